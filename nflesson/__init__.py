@@ -1,0 +1,16 @@
+"""nflesson: the small, fully tested PyTorch package behind the normalizing-flows course."""
+
+from . import data, flows
+from .autoregressive import MADE, MaskedAutoregressive
+from .bijector import Bijector, Inverse
+from .coupling import AffineCoupling
+from .elementwise import ActNorm, Affine, Exp, Sigmoid
+from .flow import Flow
+from .linear import Linear, LULinear, Permute
+from .planar_radial import Planar, Radial
+
+__all__ = [
+    "ActNorm", "Affine", "AffineCoupling", "Bijector", "Exp", "Flow", "Inverse", "Linear",
+    "LULinear", "MADE", "MaskedAutoregressive", "Permute", "Planar", "Radial", "Sigmoid",
+    "data", "flows",
+]

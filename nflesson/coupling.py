@@ -1,0 +1,102 @@
+"""Coupling layers (NICE, RealNVP): keep one part of the vector, transform the other part
+elementwise with parameters computed from the kept part. The Jacobian is triangular (after
+ordering kept coordinates first), so log|det J| is the sum of the log-scales, and both
+directions take one network pass."""
+
+import torch
+from torch import nn
+
+from .bijector import Bijector
+from .checks import check_positive_int
+
+
+def mlp(inputs, hidden, outputs):
+    """A two-hidden-layer ReLU network whose last layer starts at zero (so the layer using it
+    starts as the identity)."""
+    net = nn.Sequential(
+        nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, outputs)
+    )
+    nn.init.zeros_(net[-1].weight)
+    nn.init.zeros_(net[-1].bias)
+    return net
+
+
+def coupling_mask(dim, mask):
+    """A boolean tensor of length dim, True where a coordinate is kept (fed to the conditioner).
+
+    ``mask`` is None or "halves" (the first dim // 2 kept), "alternating" (even indices kept),
+    or a sequence of dim booleans / 0-1 values; both parts must be non-empty.
+    """
+    if mask is None or (isinstance(mask, str) and mask == "halves"):
+        mask = torch.arange(dim) < dim // 2
+    elif isinstance(mask, str) and mask == "alternating":
+        mask = torch.arange(dim) % 2 == 0
+    elif isinstance(mask, str):
+        raise ValueError(f'mask must be "halves", "alternating" or a sequence of {dim} booleans, got {mask!r}')
+    else:
+        mask = torch.as_tensor(mask)
+        if mask.shape != (dim,):
+            raise ValueError(f"mask must have length dim = {dim}, got shape {tuple(mask.shape)}")
+        if not ((mask == 0) | (mask == 1)).all():
+            raise ValueError(f"mask must hold booleans or 0/1 values, got {mask.tolist()}")
+        mask = mask.bool()
+    if mask.all() or not mask.any():
+        raise ValueError(f"mask must keep some coordinates and change others, got {mask.tolist()} (needs dim >= 2)")
+    return mask
+
+
+class AffineCoupling(Bijector):
+    """x_kept = z_kept, x_changed = z_changed * exp(s(z_kept)) + t(z_kept);
+    log|det J| = sum(s). With ``additive=True`` s = 0 (NICE: volume preserving).
+
+    The log-scale is bounded, s = max_log_scale * tanh(raw / max_log_scale), so that one bad
+    step cannot make the scale explode. The conditioner is a two-hidden-layer MLP.
+    """
+
+    def __init__(self, dim=2, mask=None, hidden=64, additive=False, max_log_scale=3.0):
+        super().__init__()
+        self.dim = check_positive_int(dim, "dim")
+        check_positive_int(hidden, "hidden")
+        if not max_log_scale > 0:
+            raise ValueError(f"max_log_scale must be > 0, got {max_log_scale!r}")
+        mask = coupling_mask(dim, mask)
+        self.additive = additive
+        self.max_log_scale = max_log_scale
+        self.register_buffer("mask", mask)
+        kept, changed = mask.nonzero().flatten(), (~mask).nonzero().flatten()
+        self.register_buffer("kept", kept)
+        self.register_buffer("changed", changed)
+        self.register_buffer("unshuffle", torch.argsort(torch.cat([kept, changed])))
+        per_coordinate = 1 if additive else 2
+        self.conditioner = mlp(len(kept), hidden, per_coordinate * len(changed))
+
+    def _shift_log_scale(self, kept):
+        out = self.conditioner(kept)
+        if self.additive:
+            return out, None
+        shift, raw = out.chunk(2, dim=-1)
+        return shift, self.max_log_scale * torch.tanh(raw / self.max_log_scale)
+
+    def _forward(self, z):
+        kept = z[:, self.kept]
+        shift, log_scale = self._shift_log_scale(kept)
+        changed = z[:, self.changed]
+        if self.additive:
+            changed, log_det = changed + shift, z.new_zeros(z.shape[0])
+        else:
+            changed, log_det = changed * log_scale.exp() + shift, log_scale.sum(-1)
+        return torch.cat([kept, changed], -1)[:, self.unshuffle], log_det
+
+    def _inverse(self, x):
+        kept = x[:, self.kept]
+        shift, log_scale = self._shift_log_scale(kept)
+        changed = x[:, self.changed] - shift
+        if self.additive:
+            log_det = x.new_zeros(x.shape[0])
+        else:
+            changed, log_det = changed * torch.exp(-log_scale), -log_scale.sum(-1)
+        return torch.cat([kept, changed], -1)[:, self.unshuffle], log_det
+
+    def extra_repr(self):
+        kind = "additive" if self.additive else "affine"
+        return f"dim={self.dim}, mask={self.mask.int().tolist()}, {kind}"

@@ -1,0 +1,80 @@
+"""Elementwise bijectors: each coordinate is mapped on its own, so the Jacobian is diagonal
+and log|det J| is the sum of the log-derivatives."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .bijector import Bijector, batch_constant
+from .checks import check_positive_int
+
+
+class Affine(Bijector):
+    """x = z * exp(log_scale) + shift, log|det J| = sum(log_scale).
+
+    Parametrising the scale by its logarithm keeps it positive whatever the optimiser does;
+    both parameters start at zero, so a fresh layer is the identity.
+    """
+
+    def __init__(self, dim=1):
+        super().__init__()
+        self.dim = check_positive_int(dim, "dim")
+        self.log_scale = nn.Parameter(torch.zeros(dim))
+        self.shift = nn.Parameter(torch.zeros(dim))
+
+    def _forward(self, z):
+        return z * self.log_scale.exp() + self.shift, batch_constant(self.log_scale.sum(), z)
+
+    def _inverse(self, x):
+        return (x - self.shift) * torch.exp(-self.log_scale), batch_constant(-self.log_scale.sum(), x)
+
+
+class Exp(Bijector):
+    """x = exp(z), log|det J| = sum(z). Turns a normal into a log-normal."""
+
+    def _forward(self, z):
+        return z.exp(), z.sum(-1)
+
+    def _inverse(self, x):
+        if (x <= 0).any():
+            raise ValueError("Exp.inverse needs x > 0: exp only reaches the positive numbers")
+        z = x.log()
+        return z, -z.sum(-1)
+
+
+class Sigmoid(Bijector):
+    """x = 1 / (1 + exp(-z)), log|det J| = sum(log x + log(1 - x)) = -sum(softplus(z) + softplus(-z))."""
+
+    def _forward(self, z):
+        return torch.sigmoid(z), -(F.softplus(z) + F.softplus(-z)).sum(-1)
+
+    def _inverse(self, x):
+        if ((x <= 0) | (x >= 1)).any():
+            raise ValueError("Sigmoid.inverse needs 0 < x < 1: the sigmoid only reaches (0, 1)")
+        return torch.logit(x), -(x.log() + torch.log1p(-x)).sum(-1)
+
+
+class ActNorm(Affine):
+    """An Affine layer (x = z * exp(log_scale) + shift) with data-dependent initialisation (Glow).
+
+    The first ``inverse`` call (the scoring direction, data -> base) in training mode sets
+    shift = mean(x) and log_scale = log std(x), so that its output has zero mean and unit
+    variance per coordinate. The ``initialized`` flag is a buffer: a reloaded state_dict
+    keeps its trained values and is not re-initialised.
+    """
+
+    def __init__(self, dim=1):
+        super().__init__(dim)
+        self.register_buffer("initialized", torch.tensor(False))
+
+    def _inverse(self, x):
+        if self.training and not self.initialized:
+            self._initialize(x)
+        return super()._inverse(x)
+
+    @torch.no_grad()
+    def _initialize(self, x):
+        self.shift.copy_(x.mean(0))
+        std = x.std(0) if x.shape[0] > 1 else torch.ones_like(self.shift)
+        self.log_scale.copy_(std.clamp_min(1e-6).log())
+        self.initialized.fill_(True)

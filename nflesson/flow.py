@@ -1,0 +1,115 @@
+"""A normalizing flow: a base density pushed through a chain of bijectors.
+
+log p(x) = log p_base(z) + sum_k log|det J_k^{-1}|, with z the image of x through the
+inverses of the layers, last layer first.
+"""
+
+import torch
+from torch import distributions as D
+from torch import nn
+
+from .bijector import Bijector
+from .checks import check_batch, check_positive_int
+
+
+class Flow(Bijector):
+    """x = b_K(...b_2(b_1(z))) with z ~ base; ``bijectors`` are listed base side first.
+
+    ``base`` defaults to a standard normal on R^dim whose loc/scale are buffers, so the flow
+    moves with ``.to(device)``/``.double()`` and its ``state_dict`` is complete. ``dim`` is
+    taken from the bijectors when not given. A Flow is itself a Bijector (flows nest).
+    """
+
+    def __init__(self, bijectors, dim=None, base=None):
+        super().__init__()
+        bijectors = [bijectors] if isinstance(bijectors, Bijector) else list(bijectors)
+        for b in bijectors:
+            if not isinstance(b, Bijector):
+                raise ValueError(f"Flow takes nflesson Bijectors, got {type(b).__name__}")
+        dims = {b.dim for b in bijectors if b.dim is not None}
+        if dim is not None:
+            dims.add(check_positive_int(dim, "dim"))
+        if len(dims) > 1:
+            raise ValueError(f"the bijectors and dim disagree on the dimension: {sorted(dims)}")
+        if not dims:
+            raise ValueError("no bijector fixes the dimension: pass dim=...")
+        self.dim = dims.pop()
+        self.layers = nn.ModuleList(bijectors)
+        self.custom_base = base
+        self.register_buffer("base_loc", torch.zeros(self.dim))
+        self.register_buffer("base_scale", torch.ones(self.dim))
+
+    @property
+    def base(self):
+        """The base distribution (a torch.distributions object with event shape (dim,))."""
+        if self.custom_base is not None:
+            return self.custom_base
+        return D.Independent(D.Normal(self.base_loc, self.base_scale, validate_args=False), 1, validate_args=False)
+
+    def _forward(self, z):
+        log_det = z.new_zeros(z.shape[0])
+        for layer in self.layers:
+            z, ld = layer._forward(z)
+            log_det = log_det + ld
+        return z, log_det
+
+    def _inverse(self, x):
+        log_det = x.new_zeros(x.shape[0])
+        for layer in reversed(self.layers):
+            x, ld = layer._inverse(x)
+            log_det = log_det + ld
+        return x, log_det
+
+    def log_prob(self, x):
+        """log p(x) = log p_base(f^{-1}(x)) + log|det J_{f^{-1}}(x)|, shape (batch,)."""
+        z, log_det = self._inverse(check_batch(x, self.dim))
+        return self.base.log_prob(z) + log_det
+
+    def sample(self, n):
+        """n samples (no gradient), shape (n, dim)."""
+        with torch.no_grad():
+            return self._forward(self.base.sample((check_positive_int(n, "n"),)))[0]
+
+    def sample_and_log_prob(self, n):
+        """n reparametrised samples and their log-density in one forward pass:
+        log p(x) = log p_base(z) - log|det J_f(z)|. Differentiable (used for reverse KL)."""
+        z = self.base.rsample((check_positive_int(n, "n"),))
+        x, log_det = self._forward(z)
+        return x, self.base.log_prob(z) - log_det
+
+    @torch.no_grad()
+    def trace(self, points, inverse=False):
+        """The points after each layer: [z, b_1(z), b_2(b_1(z)), ...] (base -> data), or with
+        ``inverse=True`` [x, b_K^{-1}(x), ...] (data -> base). For layer-by-layer plots."""
+        points = check_batch(points, self.dim)
+        layers = reversed(self.layers) if inverse else self.layers
+        out = [points]
+        for layer in layers:
+            points = (layer._inverse if inverse else layer._forward)(points)[0]
+            out.append(points)
+        return out
+
+    def as_distribution(self):
+        """An equivalent torch.distributions.TransformedDistribution (log_prob, sample, rsample)."""
+        return D.TransformedDistribution(self.base, [BijectorTransform(b) for b in self.layers])
+
+
+class BijectorTransform(D.Transform):
+    """Wraps a nflesson Bijector as a torch.distributions.Transform acting on vectors."""
+
+    domain = D.constraints.real_vector
+    codomain = D.constraints.real_vector
+    bijective = True
+
+    def __init__(self, bijector):
+        super().__init__(cache_size=1)
+        self.bijector = bijector
+
+    def _call(self, z):
+        return self.bijector._forward(z)[0]
+
+    def _inverse(self, x):
+        return self.bijector._inverse(x)[0]
+
+    def log_abs_det_jacobian(self, z, x):
+        return self.bijector._forward(z)[1]

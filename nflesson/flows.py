@@ -1,0 +1,54 @@
+"""Ready-made flows with defaults that fit the 2D targets of the course in seconds."""
+
+import torch
+
+from .autoregressive import MaskedAutoregressive
+from .bijector import Inverse
+from .checks import check_positive_int
+from .coupling import AffineCoupling, coupling_mask
+from .flow import Flow
+from .linear import Linear
+from .planar_radial import Planar, Radial
+
+
+def linear(dim=2, layers=1):
+    """Dense linear layers x = z W + b: a Gaussian model, however many layers."""
+    return Flow([Linear(dim) for _ in range(check_positive_int(layers, "layers"))])
+
+
+def planar(dim=2, layers=8):
+    """A stack of planar layers."""
+    return Flow([Planar(dim) for _ in range(check_positive_int(layers, "layers"))])
+
+
+def radial(dim=2, layers=8):
+    """A stack of radial layers."""
+    return Flow([Radial(dim) for _ in range(check_positive_int(layers, "layers"))])
+
+
+def realnvp(dim=2, layers=8, hidden=64, additive=False):
+    """RealNVP (``additive=True``: NICE): affine coupling layers whose masks alternate between
+    the first half and the second half, so that every coordinate gets transformed."""
+    check_positive_int(layers, "layers")
+    mask = coupling_mask(dim, "halves")
+    return Flow(
+        [AffineCoupling(dim, mask if i % 2 == 0 else ~mask, hidden, additive) for i in range(layers)]
+    )
+
+
+def _autoregressive_layers(dim, layers, hidden):
+    """MAF layers whose autoregressive order flips from layer to layer."""
+    check_positive_int(layers, "layers")
+    order = torch.arange(check_positive_int(dim, "dim"))
+    return [MaskedAutoregressive(dim, hidden, order if i % 2 == 0 else order.flip(0)) for i in range(layers)]
+
+
+def maf(dim=2, layers=8, hidden=64):
+    """Masked autoregressive flow: scoring in one pass per layer, sampling in dim passes."""
+    return Flow(_autoregressive_layers(dim, layers, hidden))
+
+
+def iaf(dim=2, layers=8, hidden=64):
+    """Inverse autoregressive flow: sampling (and sample_and_log_prob) in one pass per layer,
+    scoring new points in dim passes. The flow of choice for variational inference."""
+    return Flow([Inverse(layer) for layer in _autoregressive_layers(dim, layers, hidden)])

@@ -1,0 +1,133 @@
+"""Planar and radial flows (Rezende & Mohamed, 2015), with their inverses.
+
+Both are x = z + (a small residual); the matrix determinant lemma makes log|det J| cheap.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .bijector import Bijector
+from .checks import check_positive_int
+
+_SOFTPLUS_INV_ONE = math.log(math.e - 1)  # softplus(_SOFTPLUS_INV_ONE) = 1
+
+
+class Planar(Bijector):
+    """x = z + u_hat tanh(w.z + b), log|det J| = log|1 + (w.u_hat) tanh'(w.z + b)|.
+
+    Invertible iff w.u_hat >= -1, which the reparametrisation
+    u_hat = u + (m(w.u) - w.u) w / |w|^2 with m(a) = -1 + softplus(a + log(e - 1))
+    (clamped at -1 + 1e-6)
+    guarantees for any raw u and w (m > -1, and m(0) = 0 so that u = 0 gives the identity).
+
+    The inverse has no closed form: along w the map reduces to the scalar equation
+    a + (w.u_hat) tanh(a) = w.x + b for a = w.z + b, which is monotone in a, so a bracketed
+    Newton iteration solves it to machine precision; then z = x - u_hat tanh(a).
+    """
+
+    def __init__(self, dim=2, max_iterations=100):
+        super().__init__()
+        self.dim = check_positive_int(dim, "dim")
+        self.max_iterations = check_positive_int(max_iterations, "max_iterations")
+        self.w = nn.Parameter(torch.randn(dim) * 0.1)
+        self.u = nn.Parameter(torch.randn(dim) * 0.01)
+        self.b = nn.Parameter(torch.zeros(()))
+
+    def u_hat(self):
+        """The constrained u with w.u_hat >= -1."""
+        wu = self.w @ self.u
+        # clamp: when softplus underflows, w.u_hat must stay above -1 despite rounding
+        m = F.softplus(wu + _SOFTPLUS_INV_ONE).clamp_min(1e-6) - 1
+        return self.u + (m - wu) * self.w / (self.w @ self.w).clamp_min(1e-12)
+
+    def _log_abs_det(self, a, wu_hat):
+        return torch.log1p(wu_hat * (1 - torch.tanh(a) ** 2))
+
+    def _forward(self, z):
+        u_hat = self.u_hat()
+        a = z @ self.w + self.b
+        x = z + u_hat * torch.tanh(a).unsqueeze(-1)
+        return x, self._log_abs_det(a, self.w @ u_hat)
+
+    def _inverse(self, x):
+        u_hat = self.u_hat()
+        c = self.w @ u_hat
+        y = x @ self.w + self.b
+        with torch.no_grad():
+            a = self._solve(y.detach(), c.detach())
+        # One Newton step with gradients on: exact at the root, and its derivative is the
+        # implicit-function gradient, so maximum-likelihood training can use this inverse.
+        t = torch.tanh(a)
+        a = a - (a + c * t - y) / (1 + c * (1 - t**2))
+        z = x - u_hat * torch.tanh(a).unsqueeze(-1)
+        return z, -self._log_abs_det(a, c)
+
+    def _solve(self, y, c):
+        """Solve a + c tanh(a) = y elementwise (c >= -1, so the left side increases with a):
+        safeguarded Newton inside the bracket [y - |c|, y + |c|], which holds the root since |tanh| <= 1."""
+        lo, hi = y - c.abs(), y + c.abs()
+        a = y.clone()
+        tol = 4 * torch.finfo(y.dtype).eps
+        for _ in range(self.max_iterations):
+            t = torch.tanh(a)
+            f = a + c * t - y
+            lo = torch.where(f < 0, a, lo)
+            hi = torch.where(f > 0, a, hi)
+            step = f / (1 + c * (1 - t**2))
+            new = a - step
+            # Bisect where Newton leaves the bracket or would not halve it (it can oscillate).
+            bisect = ~((new > lo) & (new < hi)) | (step.abs() > (hi - lo) / 2)
+            new = torch.where(bisect, (lo + hi) / 2, new)
+            done = ((new - a).abs() <= tol * (1 + a.abs())).all()
+            a = new
+            if done:
+                break
+        return a
+
+
+class Radial(Bijector):
+    """x = z + beta h(r) (z - z0) with r = |z - z0|, h(r) = 1 / (alpha + r);
+    log|det J| = (dim - 1) log(1 + beta h) + log(1 + beta alpha h^2).
+
+    alpha = softplus(raw) > 0 and beta = -alpha + softplus(raw') >= -alpha keep it invertible.
+    beta > 0 pushes points away from z0 (expansion), beta < 0 pulls them in (contraction).
+    Inverse in closed form: |x - z0| = r (alpha + r + beta) / (alpha + r) is a quadratic in r.
+    """
+
+    def __init__(self, dim=2):
+        super().__init__()
+        self.dim = check_positive_int(dim, "dim")
+        self.z0 = nn.Parameter(torch.randn(dim))
+        self.alpha_raw = nn.Parameter(torch.tensor(_SOFTPLUS_INV_ONE))
+        self.beta_raw = nn.Parameter(torch.tensor(_SOFTPLUS_INV_ONE))  # beta = 0: the identity
+
+    def alpha_beta(self):
+        """The constrained (alpha, beta) with alpha > 0 and beta >= -alpha."""
+        alpha = F.softplus(self.alpha_raw)
+        return alpha, F.softplus(self.beta_raw) - alpha
+
+    def _log_abs_det(self, r, alpha, beta):
+        h = 1 / (alpha + r)
+        return (self.dim - 1) * torch.log1p(beta * h) + torch.log1p(beta * alpha * h**2)
+
+    def _forward(self, z):
+        alpha, beta = self.alpha_beta()
+        d = z - self.z0
+        r = d.norm(dim=-1)
+        x = z + (beta / (alpha + r)).unsqueeze(-1) * d
+        return x, self._log_abs_det(r, alpha, beta)
+
+    def _inverse(self, x):
+        alpha, beta = self.alpha_beta()
+        d = x - self.z0
+        big_r = d.norm(dim=-1)
+        # r^2 + p r - alpha R = 0 with p = alpha + beta - R; take the root >= 0 without cancellation.
+        p = alpha + beta - big_r
+        root = torch.sqrt(p**2 + 4 * alpha * big_r)
+        tiny = torch.finfo(x.dtype).tiny
+        r = torch.where(p > 0, 2 * alpha * big_r / (p.abs() + root).clamp_min(tiny), (root - p) / 2)
+        scale = (alpha + r) / (alpha + r + beta).clamp_min(tiny)
+        return self.z0 + scale.unsqueeze(-1) * d, -self._log_abs_det(r, alpha, beta)

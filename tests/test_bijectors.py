@@ -1,0 +1,345 @@
+"""Property tests of every bijector in float64: round trips, log-dets against autograd,
+structure of the Jacobian, gradients, constraints and input errors."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.autograd.functional import jacobian
+
+import nflesson as nf
+from cases import CASES, data_points, make, randomize, real_points
+
+NAMES = sorted(CASES)
+
+
+def autograd_log_abs_det(fn, points):
+    """log|det| of the autograd Jacobian of fn at each point (one point at a time)."""
+    out = []
+    for v in points:
+        jac = jacobian(lambda u: fn(u.unsqueeze(0))[0].squeeze(0), v)
+        out.append(torch.linalg.slogdet(jac).logabsdet)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_round_trip_both_ways(name):
+    b, dim = make(name)
+    z = real_points(64, dim)
+    x, _ = b(z)
+    assert torch.allclose(b.inverse(x)[0], z, atol=1e-10, rtol=0)
+    x = data_points(name, b, dim, 64)
+    assert torch.allclose(b(b.inverse(x)[0])[0], x, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_log_det_matches_autograd_jacobian(name):
+    b, dim = make(name)
+    z = real_points(8, dim)
+    ld = b(z)[1]
+    assert ld.shape == (8,)
+    assert ld.abs().max() > 1e-3 or name.startswith("permute") or name == "coupling_additive"
+    assert torch.allclose(ld, autograd_log_abs_det(b, z), atol=1e-8, rtol=0)
+    x = data_points(name, b, dim, 8)
+    assert torch.allclose(b.inverse(x)[1], autograd_log_abs_det(b.inverse, x), atol=1e-8, rtol=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_inverse_log_det_is_minus_forward_log_det(name):
+    b, dim = make(name)
+    z = real_points(32, dim)
+    x, ld_forward = b(z)
+    assert torch.allclose(b.inverse(x)[1], -ld_forward, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in ("exp", "sigmoid", "permute_reverse", "permute_given")])
+def test_gradients_reach_every_parameter(name):
+    b, dim = make(name)
+    x = data_points(name, b, dim, 32)
+    z, ld = b.inverse(x)
+    (z.square().sum() - ld.sum()).backward()
+    for module_name, module in b.named_modules():
+        for pname, p in module.named_parameters(recurse=False):
+            grad = p.grad
+            assert grad is not None, f"no gradient reaches {module_name}.{pname}"
+            if isinstance(module, nf.autoregressive.MaskedLinear) and pname == "weight":
+                assert (grad[module.mask == 0] == 0).all(), "a masked weight gets a gradient"
+                grad = grad[module.mask == 1]  # empty for the first layer of a 1D MADE
+                if grad.numel() == 0:
+                    continue
+            assert grad.abs().max() > 0, f"no gradient reaches {module_name}.{pname}"
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in ("exp",)])
+def test_large_inputs_give_finite_log_dets(name):
+    b, dim = make(name)
+    z = torch.full((4, dim), 1e3, dtype=torch.float64) * torch.tensor([1.0, -1.0, 0.5, -0.25], dtype=torch.float64)[:, None]
+    if name == "sigmoid":
+        assert torch.isfinite(b(z)[1]).all()
+        return
+    for fn in (b, b.inverse):
+        out, ld = fn(z)
+        assert torch.isfinite(ld).all() and torch.isfinite(out).all()
+
+
+def test_exp_log_det_at_large_input_is_finite():
+    assert torch.isfinite(nf.Exp()(torch.tensor([[1e3, -1e3]], dtype=torch.float64))[1]).all()
+
+
+@pytest.mark.parametrize("name", ["coupling_halves", "coupling_alternating", "coupling_custom_mask", "coupling_additive"])
+def test_coupling_jacobian_is_triangular(name):
+    b, dim = make(name)
+    kept, changed = b.mask, ~b.mask
+    for v in real_points(4, dim):
+        jac = jacobian(lambda u: b(u.unsqueeze(0))[0].squeeze(0), v)  # jac[i, j] = d x_i / d z_j
+        assert torch.equal(jac[kept][:, kept], torch.eye(int(kept.sum()), dtype=jac.dtype))
+        assert (jac[kept][:, changed] == 0).all()
+        off_diagonal = jac[changed][:, changed] - torch.diag(torch.diagonal(jac[changed][:, changed]))
+        assert (off_diagonal == 0).all()
+        assert jac[changed][:, kept].abs().max() > 0
+
+
+@pytest.mark.parametrize("name", ["maf", "maf_order", "iaf"])
+def test_autoregressive_jacobian_is_triangular_in_its_order(name):
+    b, dim = make(name)
+    made = (b.bijector if isinstance(b, nf.Inverse) else b).made
+    order = torch.argsort(made.degrees)  # coordinates sorted by degree
+    for v in real_points(4, dim):
+        jac = jacobian(lambda u: b(u.unsqueeze(0))[0].squeeze(0), v)[order][:, order]
+        assert (jac.triu(1) == 0).all()
+        assert jac.tril(-1).abs().max() > 0
+
+
+@pytest.mark.parametrize("dim, hidden, order", [(2, 8, None), (5, 16, None), (4, 3, [3, 1, 0, 2]), (6, 64, None)])
+def test_made_masks_are_exactly_autoregressive(dim, hidden, order):
+    made = nf.MADE(dim, hidden, params_per_dim=3, order=order)
+    masks = made.masks()
+    connectivity = masks[0].T
+    for m in masks[1:]:
+        connectivity = connectivity @ m.T  # (inputs, outputs): number of paths
+    degrees = made.degrees
+    allowed = degrees[:, None] < degrees.repeat(3)[None, :]
+    assert ((connectivity > 0) <= allowed).all(), "an output sees an input that is not before it"
+    if hidden >= dim - 1:
+        assert ((connectivity > 0) == allowed).all(), "an allowed connection is missing"
+    randomize(made.double(), 0.5)
+    x = real_points(1, dim)[0]
+    jac = jacobian(lambda u: made(u.unsqueeze(0)).squeeze(0), x)  # (params, dim, dim)
+    assert ((jac != 0).any(0).T <= allowed[:, :dim]).all()
+
+
+def test_made_output_layer_starts_at_zero_so_maf_starts_as_identity():
+    b = nf.MaskedAutoregressive(3).double()
+    z = real_points(10, 3)
+    x, ld = b(z)
+    assert torch.equal(x, z) and torch.equal(ld, torch.zeros(10, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("name", ["affine", "linear", "lu_linear", "actnorm", "radial_2d", "coupling_halves", "maf"])
+def test_fresh_bijectors_are_the_identity(name):
+    b = CASES[name][0]().double()
+    z = real_points(10, CASES[name][1])
+    if name == "actnorm":
+        b.eval()
+    x, ld = b(z)
+    assert torch.allclose(x, z, atol=1e-12) and torch.allclose(ld, torch.zeros(10, dtype=torch.float64), atol=1e-12)
+
+
+def test_fresh_planar_is_close_to_the_identity():
+    b = nf.Planar(2).double()
+    z = real_points(100, 2)
+    assert (b(z)[0] - z).abs().max() < 0.05
+
+
+def test_affine_log_det_is_sum_of_log_scales():
+    b = nf.Affine(2).double()
+    with torch.no_grad():
+        b.log_scale.copy_(torch.tensor([math.log(2.0), math.log(3.0)]))
+        b.shift.copy_(torch.tensor([1.0, -1.0]))
+    x, ld = b(torch.tensor([[1.0, 1.0]], dtype=torch.float64))
+    assert torch.allclose(x, torch.tensor([[3.0, 2.0]], dtype=torch.float64))
+    assert torch.allclose(ld, torch.tensor([math.log(6.0)], dtype=torch.float64))
+
+
+def test_exp_and_sigmoid_reject_points_outside_their_range():
+    with pytest.raises(ValueError, match="x > 0"):
+        nf.Exp().inverse(torch.tensor([[1.0, -1.0]]))
+    with pytest.raises(ValueError, match="0 < x < 1"):
+        nf.Sigmoid().inverse(torch.tensor([[0.5, 1.0]]))
+
+
+def test_lu_linear_weight_is_lower_times_upper_and_log_det_is_linear_cost():
+    b, _ = make("lu_linear")
+    lower, upper = b.triangular_factors()
+    assert torch.allclose(torch.diagonal(lower), torch.ones(4, dtype=torch.float64))
+    assert torch.allclose(b(real_points(3, 4))[1], torch.linalg.slogdet(b.weight).logabsdet.expand(3))
+
+
+def test_actnorm_initialises_from_data_once_and_reloads_without_reinitialising():
+    layer = nf.ActNorm(2).double()
+    x = real_points(500, 2) * torch.tensor([3.0, 0.5], dtype=torch.float64) + torch.tensor([5.0, -2.0], dtype=torch.float64)
+    z, _ = layer.inverse(x)
+    assert torch.allclose(z.mean(0), torch.zeros(2, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(z.std(0), torch.ones(2, dtype=torch.float64), atol=1e-12)
+    shift = layer.shift.detach().clone()
+    layer.inverse(x * 10)  # a second batch does not re-initialise
+    assert torch.equal(layer.shift, shift)
+    reloaded = nf.ActNorm(2).double()
+    reloaded.load_state_dict(layer.state_dict())
+    reloaded.inverse(x * 10)
+    assert torch.equal(reloaded.shift, shift) and bool(reloaded.initialized)
+
+
+def test_actnorm_forward_does_not_initialise():
+    layer = nf.ActNorm(2)
+    layer(torch.randn(10, 2) * 5)
+    assert not layer.initialized
+
+
+def test_permute_validates_the_permutation():
+    with pytest.raises(ValueError, match="permutation"):
+        nf.Permute([0, 0, 1])
+    with pytest.raises(ValueError, match="permutation"):
+        nf.Permute([])
+    assert nf.Permute(3).permutation.tolist() == [2, 1, 0]
+
+
+# --- constraints under adversarial raw parameters ----------------------------------------
+
+@pytest.mark.parametrize("scale", [1.0, 30.0, 1e3])
+@pytest.mark.parametrize("dim", [1, 2, 5])
+def test_planar_constraint_holds_for_opposed_u_and_w(scale, dim):
+    b = nf.Planar(dim).double()
+    with torch.no_grad():
+        direction = torch.linspace(1.0, 2.0, dim, dtype=torch.float64)
+        b.w.copy_(direction * scale)
+        b.u.copy_(-direction * scale)  # w.u very negative: the raw layer would not be invertible
+        b.b.fill_(0.3)
+    assert b.w @ b.u_hat() >= -1
+    z = real_points(200, dim) * 3
+    x, ld = b(z)
+    assert torch.isfinite(ld).all()
+    assert torch.allclose(b.inverse(x)[0], z, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("beta_raw", [-1e3, -50.0, -3.0, 0.0, 4.0, 200.0])
+def test_radial_constraint_holds_for_extreme_beta(beta_raw):
+    b = nf.Radial(2).double()
+    with torch.no_grad():
+        b.beta_raw.fill_(beta_raw)
+        b.alpha_raw.fill_(-0.7)
+    alpha, beta = b.alpha_beta()
+    assert alpha > 0 and beta >= -alpha
+    z = real_points(200, 2) * 2
+    x, ld = b(z)
+    assert torch.isfinite(ld).all()
+    assert torch.allclose(b.inverse(x)[0], z, atol=1e-9, rtol=0)
+
+
+finite = st.floats(-4.0, 4.0, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(w=st.lists(finite, min_size=3, max_size=3), u=st.lists(finite, min_size=3, max_size=3),
+       b=finite, seed=st.integers(0, 2**16))
+def test_planar_inverse_is_accurate_to_1e10_for_any_parameters(w, u, b, seed):
+    layer = nf.Planar(3).double()
+    with torch.no_grad():
+        layer.w.copy_(torch.tensor(w))
+        layer.u.copy_(torch.tensor(u))
+        layer.b.fill_(b)
+    z = real_points(50, 3, seed) * 3
+    x, ld = layer(z)
+    z_back, ld_back = layer.inverse(x)
+    assert (z_back - z).abs().max() <= 1e-10
+    assert torch.allclose(ld_back, -ld, atol=1e-8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(z0=st.lists(finite, min_size=2, max_size=2), alpha_raw=finite, beta_raw=st.floats(-20, 20),
+       seed=st.integers(0, 2**16))
+def test_radial_inverse_is_accurate_for_any_parameters(z0, alpha_raw, beta_raw, seed):
+    layer = nf.Radial(2).double()
+    with torch.no_grad():
+        layer.z0.copy_(torch.tensor(z0))
+        layer.alpha_raw.fill_(alpha_raw)
+        layer.beta_raw.fill_(beta_raw)
+    z = real_points(50, 2, seed) * 3
+    x, ld = layer(z)
+    z_back, ld_back = layer.inverse(x)
+    assert (z_back - z).abs().max() <= 1e-9
+    assert torch.allclose(ld_back, -ld, atol=1e-8)
+
+
+def test_planar_inverse_is_differentiable_with_the_implicit_gradient():
+    b, _ = make("planar_2d")
+    x = real_points(8, 2)
+    params = list(b.parameters())
+
+    def nll():
+        z, ld = b.inverse(x)
+        return (0.5 * z.square().sum(-1) - ld).sum()
+
+    grads = torch.autograd.grad(nll(), params)
+    eps = 1e-6
+    for p, g in zip(params, grads):
+        for i in range(p.numel()):
+            with torch.no_grad():
+                p.view(-1)[i] += eps
+                up = nll()
+                p.view(-1)[i] -= 2 * eps
+                down = nll()
+                p.view(-1)[i] += eps
+            assert abs((up - down).item() / (2 * eps) - g.reshape(-1)[i].item()) < 1e-5
+
+
+# --- input errors -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wrong_inputs_raise_clear_errors(name):
+    b, dim = make(name)
+    if b.dim is None:
+        return
+    with pytest.raises(ValueError, match=f"{dim + 1} columns.*dim = {dim}"):
+        b(torch.zeros(3, dim + 1, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"shape \(batch, dim\)"):
+        b.inverse(torch.zeros(dim, dtype=torch.float64))
+    with pytest.raises(ValueError, match="floating dtype"):
+        b(torch.zeros(3, dim, dtype=torch.long))
+    with pytest.raises(ValueError, match="torch.Tensor"):
+        b([[0.0] * dim])
+
+
+@pytest.mark.parametrize("constructor", [nf.Affine, nf.Linear, nf.LULinear, nf.ActNorm, nf.Planar, nf.Radial,
+                                         nf.AffineCoupling, nf.MaskedAutoregressive, nf.MADE, nf.Permute])
+@pytest.mark.parametrize("dim", [0, -2, 1.5, "2", True])
+def test_bad_dim_raises(constructor, dim):
+    with pytest.raises(ValueError, match="dim"):
+        constructor(dim)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(dim=4, mask=[1, 0, 1]), "length dim = 4"),
+    (dict(dim=3, mask=[1, 1, 1]), "keep some coordinates and change others"),
+    (dict(dim=1), "keep some coordinates"),
+    (dict(dim=3, mask=[0, 2, 1]), "booleans or 0/1"),
+    (dict(dim=3, mask="checkerboard"), "halves"),
+    (dict(dim=2, hidden=0), "hidden"),
+    (dict(dim=2, max_log_scale=0), "max_log_scale"),
+])
+def test_coupling_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        nf.AffineCoupling(**kwargs)
+
+
+def test_autoregressive_bad_arguments():
+    with pytest.raises(ValueError, match="hidden"):
+        nf.MaskedAutoregressive(3, hidden=0)
+    with pytest.raises(ValueError, match="permutation of 0..2"):
+        nf.MADE(3, order=[0, 1, 1])
+    with pytest.raises(ValueError, match="max_log_scale"):
+        nf.MaskedAutoregressive(3, max_log_scale=-1.0)
+    with pytest.raises(ValueError, match="Bijector"):
+        nf.Inverse(torch.nn.Linear(2, 2))
