@@ -1,6 +1,7 @@
 """nflesson: the small, fully tested PyTorch package behind the normalizing-flows course."""
 
-from . import data, flows
+from . import data, flows, train
+from .train import History, fit, fit_reverse_kl
 from .autoregressive import MADE, MaskedAutoregressive
 from .bijector import Bijector, Inverse
 from .coupling import AffineCoupling
@@ -12,5 +13,5 @@ from .planar_radial import Planar, Radial
 __all__ = [
     "ActNorm", "Affine", "AffineCoupling", "Bijector", "Exp", "Flow", "Inverse", "Linear",
     "LULinear", "MADE", "MaskedAutoregressive", "Permute", "Planar", "Radial", "Sigmoid",
-    "data", "flows",
+    "History", "data", "fit", "fit_reverse_kl", "flows", "train",
 ]

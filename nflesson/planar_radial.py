@@ -24,8 +24,8 @@ class Planar(Bijector):
     guarantees for any raw u and w (m > -1, and m(0) = 0 so that u = 0 gives the identity).
 
     The inverse has no closed form: along w the map reduces to the scalar equation
-    a + (w.u_hat) tanh(a) = w.x + b for a = w.z + b, which is monotone in a, so a bracketed
-    Newton iteration solves it to machine precision; then z = x - u_hat tanh(a).
+    a + (w.u_hat) tanh(a) = w.x + b for a = w.z + b, which is monotone in a, so Newton's
+    method solves it to machine precision; then z = x - u_hat tanh(a).
     """
 
     def __init__(self, dim=2, max_iterations=100):
@@ -66,24 +66,19 @@ class Planar(Bijector):
         return z, -self._log_abs_det(a, c)
 
     def _solve(self, y, c):
-        """Solve a + c tanh(a) = y elementwise (c >= -1, so the left side increases with a):
-        safeguarded Newton inside the bracket [y - |c|, y + |c|], which holds the root since |tanh| <= 1."""
-        lo, hi = y - c.abs(), y + c.abs()
-        a = y.clone()
-        tol = 4 * torch.finfo(y.dtype).eps
+        """Solve a + c tanh(a) = y elementwise, for c >= -1 (the left side increases with a).
+
+        Newton from a0 = sign(y) max(0, |y| - c) converges monotonically: the root has the sign
+        of y, and on that side the left side is concave (c > 0; a0 lies below the root) or
+        convex (c < 0; a0 lies above it), so no step overshoots.
+        """
+        a = torch.sign(y) * (y.abs() - c).clamp_min(0)
+        tol = 16 * torch.finfo(y.dtype).eps * (1 + c.abs())
         for _ in range(self.max_iterations):
             t = torch.tanh(a)
-            f = a + c * t - y
-            lo = torch.where(f < 0, a, lo)
-            hi = torch.where(f > 0, a, hi)
-            step = f / (1 + c * (1 - t**2))
-            new = a - step
-            # Bisect where Newton leaves the bracket or would not halve it (it can oscillate).
-            bisect = ~((new > lo) & (new < hi)) | (step.abs() > (hi - lo) / 2)
-            new = torch.where(bisect, (lo + hi) / 2, new)
-            done = ((new - a).abs() <= tol * (1 + a.abs())).all()
-            a = new
-            if done:
+            step = (a + c * t - y) / (1 + c * (1 - t**2))
+            a = a - step
+            if (step.abs() <= tol * (1 + a.abs())).all():
                 break
         return a
 

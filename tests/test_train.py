@@ -1,0 +1,126 @@
+"""Training: maximum likelihood and reverse KL converge where the answer is known, histories
+record what they promise, runs repeat exactly, and failures speak."""
+
+import math
+
+import pytest
+import torch
+
+import nflesson as nf
+
+
+def test_linear_flow_recovers_the_articles_gaussian():
+    target = nf.data.get("gaussian2d")
+    flow = nf.flows.linear(2)
+    history = nf.fit(flow, target, steps=1000, batch_size=512, lr=0.1, progress=False)
+    with torch.no_grad():
+        w, b = flow.layers[0].weight, flow.layers[0].bias
+        assert torch.allclose(b, torch.tensor([5.0, 7.0]), atol=0.15)
+        assert torch.allclose(w.T @ w, torch.tensor([[2.0, 0.7], [0.7, 1.0]]), atol=0.15)
+    assert history.losses[-1] < history.losses[0] - 5
+    assert abs(history.snapshots[-1].loss - target.entropy()) < 0.05
+
+
+def test_1d_affine_fit_matches_the_closed_form_mle():
+    data = nf.data.get("gaussian1d").sample(400, generator=torch.Generator().manual_seed(1))
+    flow = nf.Flow([nf.Affine(1)])
+    nf.fit(flow, data, steps=1500, batch_size=400, lr=0.05, progress=False)
+    layer = flow.layers[0]
+    assert abs(layer.shift.item() - data.mean().item()) < 1e-3
+    assert abs(layer.log_scale.exp().item() - data.std(unbiased=False).item()) < 1e-3
+
+
+def test_history_records_losses_snapshots_and_grid():
+    flow = nf.flows.realnvp(2, layers=2, hidden=8)
+    history = nf.fit(flow, nf.data.get("moons"), steps=20, batch_size=32, snapshot_every=5, progress=False,
+                     grid_size=12, n_samples=50)
+    assert len(history.losses) == 20 and history.objective == "maximum likelihood"
+    assert [s.step for s in history.snapshots] == [0, 5, 10, 15, 20]
+    assert history.snapshots[0].samples.shape == (50, 2) and history.data.shape == (50, 2)
+    assert history.snapshots[0].log_density.shape == (12, 12)
+    assert history.bounds == nf.data.get("moons").bounds
+    assert not torch.equal(history.snapshots[0].state["layers.1.conditioner.4.weight"],
+                           history.snapshots[-1].state["layers.1.conditioner.4.weight"])
+    assert history.snapshots[0].loss == pytest.approx(history.losses[0])
+
+
+def test_snapshot_density_is_the_flow_density_on_the_grid():
+    flow = nf.flows.maf(2, layers=2, hidden=8)
+    history = nf.fit(flow, nf.data.get("banana"), steps=5, batch_size=16, progress=False, grid_size=7)
+    xs, ys = history.grid
+    point = torch.tensor([[xs[2].item(), ys[5].item()]])
+    assert history.snapshots[-1].log_density[5, 2].item() == pytest.approx(flow.log_prob(point).item(), abs=1e-5)
+
+
+def test_training_repeats_exactly_with_the_same_seed():
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        flow = nf.flows.realnvp(2, layers=2, hidden=8)
+        runs.append(nf.fit(flow, nf.data.get("eight_gaussians"), steps=15, batch_size=64, progress=False).losses)
+    assert runs[0] == runs[1]
+
+
+def test_tensor_data_with_a_batch_larger_than_the_data_uses_it_all():
+    data = torch.randn(30, 2) * 2 + 1
+    history = nf.fit(nf.flows.linear(2), data, steps=3, batch_size=100, progress=False)
+    assert history.data.shape == (30, 2)
+    lo, hi = history.bounds[0]
+    assert lo < data[:, 0].min().item() and hi > data[:, 0].max().item()
+
+
+def test_non_finite_loss_names_the_step_and_what_to_try():
+    data = torch.randn(100, 2)
+    data[7] = float("inf")
+    with pytest.raises(nf.train.TrainingError, match="at step 0: try a smaller lr"):
+        nf.fit(nf.flows.linear(2), data, steps=5, batch_size=100, progress=False)
+
+
+def test_reverse_kl_fits_an_energy_and_bounds_the_kl():
+    energy = nf.data.get("u1")
+    torch.manual_seed(0)
+    flow = nf.flows.iaf(2, layers=4, hidden=32)
+    history = nf.fit_reverse_kl(flow, energy, steps=400, batch_size=256, lr=3e-3, progress=False, grid_size=10)
+    kl = history.snapshots[-1].loss + energy.log_normalizer()
+    assert history.objective == "reverse KL" and history.data.shape == (1000, 2)
+    assert 0 < kl + 0.05 and kl < 0.3, kl
+    assert history.losses[-1] < history.losses[0]
+
+
+def test_reverse_kl_with_a_plain_callable_needs_bounds():
+    def log_density(x):
+        return -0.5 * (x - 1).square().sum(-1)
+
+    with pytest.raises(ValueError, match="bounds"):
+        nf.fit_reverse_kl(nf.flows.linear(2), log_density, steps=2, progress=False)
+    flow = nf.flows.linear(2)
+    history = nf.fit_reverse_kl(flow, log_density, steps=300, lr=0.05, progress=False, bounds=((-3, 5), (-3, 5)))
+    assert history.data is None
+    assert torch.allclose(flow.layers[0].bias, torch.ones(2), atol=0.1)
+    assert history.snapshots[-1].loss == pytest.approx(-math.log(2 * math.pi), abs=0.05)
+
+
+def test_progress_bar_can_be_switched_off(capsys):
+    nf.fit(nf.flows.linear(2), nf.data.get("moons"), steps=3, progress=False)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    nf.fit(nf.flows.linear(2), nf.data.get("moons"), steps=3, progress=True)
+    assert "maximum likelihood" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(steps=0), "steps"), (dict(batch_size=0), "batch_size"), (dict(lr=0), "lr"),
+    (dict(snapshot_every=-1), "snapshot_every"),
+])
+def test_fit_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        nf.fit(nf.flows.linear(2), nf.data.get("moons"), progress=False, **kwargs)
+
+
+def test_fit_refuses_data_of_another_dimension():
+    with pytest.raises(ValueError, match="the data has dim = 1 but the flow has dim = 2"):
+        nf.fit(nf.flows.linear(2), nf.data.get("mixture1d"), steps=2, progress=False)
+    with pytest.raises(ValueError, match="3 columns"):
+        nf.fit(nf.flows.linear(2), torch.zeros(10, 3), steps=2, progress=False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        nf.fit(nf.Flow([nf.Exp()], dim=2), torch.ones(10, 2), steps=2, progress=False)
