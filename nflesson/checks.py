@@ -3,10 +3,9 @@
 import torch
 
 
-def check_batch(x, dim, what="input"):
-    """Return ``x`` if it is a floating (batch, dim) tensor, else raise ValueError saying why.
-
-    ``dim=None`` accepts any number of columns.
+def check_batch(x, dim, what="input", owner="flow"):
+    """Return ``x`` if it is a floating (batch, dim) tensor, else raise ValueError saying why
+    (``owner`` names what expects ``dim`` columns). ``dim=None`` accepts any number of columns.
     """
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{what} must be a torch.Tensor of shape (batch, dim), got {type(x).__name__}")
@@ -18,7 +17,7 @@ def check_batch(x, dim, what="input"):
             "use x.reshape(-1, 1) for a batch of scalars"
         )
     if dim is not None and x.shape[1] != dim:
-        raise ValueError(f"{what} has {x.shape[1]} columns but this flow has dim = {dim}")
+        raise ValueError(f"{what} has {x.shape[1]} columns but this {owner} has dim = {dim}")
     return x
 
 

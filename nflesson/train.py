@@ -40,6 +40,17 @@ class History:
     losses: list = field(default_factory=list)
     snapshots: list = field(default_factory=list)
 
+    def save_gif(self, path, fps=8, dpi=72, reference=None):
+        """Write the run as an animated GIF, one frame per snapshot (matplotlib's PillowWriter):
+        samples against the target, the model density, the loss. ``reference`` draws a
+        horizontal line on the loss panel (e.g. the target's entropy). Returns ``path``."""
+        from matplotlib.animation import PillowWriter
+
+        from .viz import animate
+
+        animate(self, reference, interval=1000 / fps, dpi=dpi).save(path, writer=PillowWriter(fps=fps))
+        return path
+
 
 def fit(flow, data, steps=1000, batch_size=256, lr=1e-3, snapshot_every=None, seed=0, progress=True,
         bounds=None, grid_size=80, n_samples=1000):

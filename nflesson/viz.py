@@ -1,0 +1,201 @@
+"""Figures for the lessons. Every function draws on the axes it is given (or new ones) and
+returns the figure, so lessons can compose panels. Colours are shared across lessons:
+target/data in TARGET_COLOR, the model in MODEL_COLOR, densities in DENSITY_CMAP."""
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib import animation
+
+TARGET_COLOR = "#4c72b0"
+MODEL_COLOR = "#dd8452"
+BASE_COLOR = "#55a868"
+DENSITY_CMAP = "viridis"
+
+
+def _axes(ax, ncols=1, width=4.0, height=3.6):
+    if ax is not None:
+        return (ax.figure, ax)
+    fig, ax = plt.subplots(1, ncols, figsize=(width * ncols, height), layout="constrained")
+    return fig, ax
+
+
+def grid_points(bounds, size=200, dtype=None):
+    """The ticks along each axis and the (size^dim, dim) points of a regular grid over bounds,
+    x varying fastest (so values reshape to (size, size) images with rows = y)."""
+    ticks = [torch.linspace(lo, hi, size, dtype=dtype) for lo, hi in bounds]
+    mesh = torch.meshgrid(*ticks, indexing="xy")
+    return ticks, torch.stack([m.flatten() for m in mesh], -1)
+
+
+@torch.no_grad()
+def density_on_grid(log_prob, bounds, size=200):
+    """exp(log_prob) on a size x size grid over 2D bounds, as a (size, size) array (rows = y)."""
+    _, points = grid_points(bounds, size)
+    return log_prob(points).exp().reshape(size, size).numpy()
+
+
+def plot_density(log_prob, bounds, ax=None, size=200, title=None, cmap=DENSITY_CMAP, vmax=None):
+    """Heatmap of a 2D density; ``log_prob`` is a callable (e.g. ``flow.log_prob``) or a
+    (size, size) tensor of log-densities on the grid over ``bounds`` (e.g. a snapshot's).
+    Give several panels the same ``vmax`` to compare their heights."""
+    fig, ax = _axes(ax)
+    values = log_prob.exp().numpy() if isinstance(log_prob, torch.Tensor) else density_on_grid(log_prob, bounds, size)
+    (x0, x1), (y0, y1) = bounds
+    ax.imshow(values, origin="lower", extent=(x0, x1, y0, y1), cmap=cmap, aspect="auto", interpolation="bilinear",
+              vmin=0, vmax=vmax)
+    ax.set(xlim=(x0, x1), ylim=(y0, y1), title=title)
+    return fig
+
+
+def plot_samples(samples, ax=None, bounds=None, color=MODEL_COLOR, label=None, size=3, alpha=0.5, title=None):
+    """Scatter plot of (n, 2) samples."""
+    fig, ax = _axes(ax)
+    samples = samples.detach()
+    ax.scatter(samples[:, 0], samples[:, 1], s=size, alpha=alpha, color=color, label=label, linewidths=0)
+    if bounds is not None:
+        ax.set(xlim=bounds[0], ylim=bounds[1])
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+@torch.no_grad()
+def plot_1d_map(bijector, z_range=(-4.0, 4.0), n=20_000, seed=0, axes=None, x_range=None, without_jacobian=False):
+    """The change of variables in 1D, in three panels: the base density p_z = N(0, 1); the map
+    x = f(z); the pushed density p_x(x) = p_z(z) / |f'(z)| (from the log-det) over a histogram
+    of n pushed samples. ``without_jacobian`` adds the wrong curve p_z(f^{-1}(x))."""
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
+    fig = axes[0].figure
+    base = torch.distributions.Normal(0.0, 1.0)
+    z = torch.linspace(*z_range, 801).unsqueeze(-1)
+    x, log_det = bijector(z)
+    p_z = base.log_prob(z[:, 0]).exp()
+    axes[0].fill_between(z[:, 0], p_z, color=BASE_COLOR, alpha=0.3)
+    axes[0].plot(z[:, 0], p_z, color=BASE_COLOR)
+    axes[0].set(title="base density $p_z(z)$", xlabel="z")
+    axes[1].plot(z[:, 0], x[:, 0], color="k")
+    axes[1].set(title="the map $x = f(z)$", xlabel="z", ylabel="x")
+    generator = torch.Generator().manual_seed(seed)
+    pushed = bijector(torch.randn(n, 1, generator=generator))[0][:, 0]
+    if x_range is None:
+        x_range = tuple(np.quantile(pushed.numpy(), [0.002, 0.998]))
+    axes[2].hist(pushed.numpy(), bins=80, range=x_range, density=True, color=TARGET_COLOR, alpha=0.35,
+                 label=f"histogram of {n:,} samples")
+    axes[2].plot(x[:, 0], (base.log_prob(z[:, 0]) - log_det).exp(), color=MODEL_COLOR, lw=2,
+                 label=r"$p_z(z)\,/\,|f'(z)|$")
+    if without_jacobian:
+        axes[2].plot(x[:, 0], p_z, color="k", ls="--", label=r"$p_z(f^{-1}(x))$: no Jacobian")
+    axes[2].set(title="pushed density $p_x(x)$", xlabel="x", xlim=x_range)
+    axes[2].legend(fontsize=8, loc="upper right")
+    return fig
+
+
+@torch.no_grad()
+def plot_warped_grid(transform, bounds, ax=None, lines=13, resolution=200, color="k", title=None):
+    """The image of a regular grid of lines under ``transform`` ((n, 2) -> (n, 2) tensor, or a
+    bijector/flow returning (x, log_det)): how a map bends and stretches the plane."""
+    fig, ax = _axes(ax)
+    (x0, x1), (y0, y1) = bounds
+    t = torch.linspace(0, 1, resolution)
+    for s in torch.linspace(0, 1, lines):
+        for line in (torch.stack([x0 + (x1 - x0) * t, torch.full_like(t, y0 + (y1 - y0) * s)], -1),
+                     torch.stack([torch.full_like(t, x0 + (x1 - x0) * s), y0 + (y1 - y0) * t], -1)):
+            out = transform(line)
+            out = out[0] if isinstance(out, tuple) else out
+            ax.plot(out[:, 0], out[:, 1], color=color, lw=0.7, alpha=0.8)
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def position_colors(points):
+    """Colours that encode where each 2D point starts (angle -> hue, radius -> lightness), so
+    points can be followed through the layers of a flow."""
+    points = points.detach().numpy()
+    angle = (np.arctan2(points[:, 1], points[:, 0]) + math.pi) / (2 * math.pi)
+    radius = np.linalg.norm(points, axis=1)
+    colors = plt.get_cmap("hsv")(angle)
+    colors[:, :3] *= (0.45 + 0.55 * np.exp(-radius / 2))[:, None] ** 0.5
+    return colors
+
+
+def plot_layers(flow, points, inverse=False, max_panels=9, size=3, bounds=None):
+    """Scatter the points after each layer of ``flow`` (``Flow.trace``), coloured by where they
+    started: base -> data by default, data -> base with ``inverse=True``."""
+    trace = flow.trace(points, inverse=inverse)
+    keep = np.unique(np.linspace(0, len(trace) - 1, min(max_panels, len(trace))).round().astype(int))
+    fig, axes = plt.subplots(1, len(keep), figsize=(2.4 * len(keep), 2.6), layout="constrained", squeeze=False)
+    colors = position_colors(points)
+    for ax, k in zip(axes[0], keep):
+        ax.scatter(trace[k][:, 0], trace[k][:, 1], s=size, c=colors, linewidths=0)
+        label = ("data" if inverse else "base") if k == 0 else f"after layer {k}"
+        ax.set_title(label, fontsize=9)
+        ax.set(xticks=[], yticks=[])
+        if bounds is not None:
+            ax.set(xlim=bounds[0], ylim=bounds[1])
+    return fig
+
+
+def plot_loss(losses, ax=None, reference=None, reference_label="entropy of the target", title="training loss"):
+    """The loss per step, with an optional horizontal reference (e.g. the target's entropy,
+    the lowest NLL any model can reach)."""
+    fig, ax = _axes(ax)
+    ax.plot(np.arange(len(losses)), losses, color=MODEL_COLOR, lw=1)
+    if reference is not None:
+        ax.axhline(reference, color="k", ls="--", lw=1, label=reference_label)
+        ax.legend(fontsize=8)
+    ax.set(xlabel="step", ylabel="loss", title=title)
+    return fig
+
+
+def plot_snapshot(history, index, axes=None, reference=None):
+    """One frame of a training run: target vs model samples, the model density, the loss so far.
+    Used by the training player and by ``History.save_gif``."""
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), layout="constrained")
+    snap = history.snapshots[index]
+    for ax in axes:
+        ax.clear()
+    if len(history.bounds) == 1:
+        xs = history.grid[0]
+        if history.data is not None:
+            axes[0].hist(history.data[:, 0].numpy(), bins=60, range=history.bounds[0], density=True,
+                         color=TARGET_COLOR, alpha=0.35, label="data")
+        axes[0].plot(xs, snap.log_density.exp(), color=MODEL_COLOR, lw=2, label="model")
+        axes[0].legend(fontsize=8, loc="upper right")
+        axes[0].set(xlim=history.bounds[0], title="density")
+        axes[1].hist(snap.samples[:, 0].numpy(), bins=60, range=history.bounds[0], density=True,
+                     color=MODEL_COLOR, alpha=0.6)
+        axes[1].set(xlim=history.bounds[0], title="model samples")
+    else:
+        if history.data is not None:
+            plot_samples(history.data, axes[0], color=TARGET_COLOR, label="target", alpha=0.35)
+        plot_samples(snap.samples, axes[0], history.bounds, label="model", alpha=0.6)
+        axes[0].legend(fontsize=8, loc="upper right", markerscale=3)
+        axes[0].set_title("samples")
+        plot_density(snap.log_density, history.bounds, axes[1], title="model density")
+    losses = history.losses[: max(snap.step, 1)]
+    plot_loss(losses, axes[2], reference=reference)
+    axes[2].set_xlim(0, max(len(history.losses), 1))
+    finite = [v for v in history.losses if math.isfinite(v)]
+    low = min(finite + ([reference] if reference is not None else []))
+    axes[2].set_ylim(low - 0.1 * abs(low) - 0.1, np.percentile(finite, 99) + 0.1)
+    axes[2].plot([snap.step], [snap.loss], "o", color="k")
+    axes[2].set_title(f"{history.objective}: step {snap.step}, loss {snap.loss:.3f}")
+    return axes[0].figure
+
+
+def animate(history, reference=None, interval=120, figsize=(10, 3.2), dpi=72):
+    """A matplotlib FuncAnimation over the snapshots of a History (one frame per snapshot)."""
+    fig, axes = plt.subplots(1, 3, figsize=figsize, dpi=dpi, layout="constrained")
+    anim = animation.FuncAnimation(
+        fig, lambda k: plot_snapshot(history, k, axes, reference), frames=len(history.snapshots),
+        interval=interval, repeat_delay=1500,
+    )
+    plt.close(fig)
+    return anim

@@ -1,0 +1,74 @@
+"""The lessons as files: each .py source has its executed .ipynb pair, in sync, clean to render
+on GitHub, with solutions that match the exercises' and links that lead somewhere. (Running
+them is nbval's job: pytest collects lessons/*.ipynb with --nbval-lax.)"""
+
+import json
+import pathlib
+import re
+
+import jupytext
+import pytest
+
+from nflesson import exercises
+from nflesson.course import lesson_sources
+
+LESSONS = lesson_sources()
+NAMES = [p.stem for p in LESSONS]
+
+
+def test_the_course_has_its_first_lessons():
+    assert NAMES[:1] == ["01_change_of_variables"]
+
+
+def cells(notebook):
+    return [(c.cell_type, c.source.strip()) for c in notebook.cells]
+
+
+@pytest.mark.parametrize("source", LESSONS, ids=NAMES)
+def test_pair_is_in_sync(source):
+    paired = source.with_suffix(".ipynb")
+    assert paired.exists(), f"{source.name} has no paired notebook: python -m nflesson.course build {source}"
+    assert cells(jupytext.read(source)) == cells(jupytext.read(paired)), (
+        f"{source.name} and its .ipynb differ: rebuild with python -m nflesson.course build {source}"
+    )
+
+
+@pytest.mark.parametrize("source", LESSONS, ids=NAMES)
+def test_stored_notebook_renders_everywhere(source):
+    notebook = json.loads(source.with_suffix(".ipynb").read_text())
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+    assert "widgets" not in notebook["metadata"], "widget state stops GitHub from rendering the notebook"
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert all(c.get("execution_count") for c in code), "the notebook was not executed top to bottom"
+    outputs = [o for c in code for o in c["outputs"]]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3, "a lesson shows its claims with figures"
+    widget_outputs = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert widget_outputs, "every lesson has at least one widget"
+    assert all("image/png" in o["data"] for o in widget_outputs), "widgets carry a static picture for GitHub"
+    assert len(source.with_suffix(".ipynb").read_bytes()) < 3_000_000
+
+
+@pytest.mark.parametrize("source", LESSONS, ids=NAMES)
+def test_lesson_anatomy_and_links(source):
+    text = source.read_text()
+    for heading in ("What you will learn", "Prerequisites", "## Summary", "Exercise 1", "Exercise 2"):
+        assert heading in text, f"{source.name} lacks '{heading}'"
+    for link in re.findall(r"\]\((\d\d_[a-z0-9_]+)\.ipynb\)", text):
+        assert (source.parent / f"{link}.py").exists(), f"{source.name} links to a missing lesson {link}"
+    if source != LESSONS[-1]:
+        assert f"({LESSONS[LESSONS.index(source) + 1].stem}.ipynb)" in text, "link to the next lesson"
+
+
+@pytest.mark.parametrize("source", LESSONS, ids=NAMES)
+def test_solution_cells_match_the_exercises(source):
+    notebook = jupytext.read(source)
+    questions = exercises.lesson(int(source.name[:2]))
+    solved = []
+    for k, cell in enumerate(notebook.cells):
+        if "solution" in cell.metadata.get("tags", []):
+            assert cell.metadata.get("jupyter", {}).get("source_hidden"), "solutions start collapsed"
+            name = re.search(r'questions\["(\w+)"\]\.check', notebook.cells[k + 1].source).group(1)
+            assert cell.source.strip() == questions[name]._solution.strip()
+            solved.append(name)
+    assert sorted(solved) == sorted(questions), "every exercise has one solution cell"
