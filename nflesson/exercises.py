@@ -80,7 +80,12 @@ def check_tensor(answer, expected, tolerance, what="the answer"):
     return f"{what} differs from the expected values by up to {error:.3g} (allowed: {tolerance:g})"
 
 
-# --- the exercises of each lesson ------------------------------------------------------------
+def lesson(number):
+    """The exercises of lesson ``number``, by name (the dict LESSON_NN below)."""
+    return globals()[f"LESSON_{number:02d}"]
+
+
+# --- the exercises of each lesson: one LESSON_NN dict per lesson, in lesson order ---------------
 
 def _lognormal_density(answer):
     expected = torch.distributions.LogNormal(0.0, 1.0).log_prob(torch.tensor(2.0)).exp().item()
@@ -138,6 +143,3 @@ LESSON_01 = {
 }
 
 
-def lesson(number):
-    """The exercises of lesson ``number``, by name."""
-    return {1: LESSON_01}[number]

@@ -40,15 +40,17 @@ class History:
     losses: list = field(default_factory=list)
     snapshots: list = field(default_factory=list)
 
-    def save_gif(self, path, fps=8, dpi=72, reference=None):
-        """Write the run as an animated GIF, one frame per snapshot (matplotlib's PillowWriter):
-        samples against the target, the model density, the loss. ``reference`` draws a
-        horizontal line on the loss panel (e.g. the target's entropy). Returns ``path``."""
-        from matplotlib.animation import PillowWriter
+    def save_gif(self, path, fps=8, dpi=72, reference=None, figsize=(10, 3.2)):
+        """Write the run as an animated GIF, one frame per snapshot: samples against the target,
+        the model density, the loss (``reference``: a horizontal line on it, e.g. the target's
+        entropy). Frames are blitted from one matplotlib figure (only the moving artists are
+        redrawn) and written by Pillow, as matplotlib's PillowWriter does. Returns ``path``."""
+        from .viz import SnapshotFigure
 
-        from .viz import animate
-
-        animate(self, reference, interval=1000 / fps, dpi=dpi).save(path, writer=PillowWriter(fps=fps))
+        frame = SnapshotFigure(self, reference, figsize=figsize, dpi=dpi)
+        images = [frame.render(k) for k in range(len(self.snapshots))]
+        durations = [1000 // fps] * (len(images) - 1) + [1500]  # rest on the last frame
+        images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
         return path
 
 

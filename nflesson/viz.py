@@ -7,7 +7,9 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib import animation
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
 
 TARGET_COLOR = "#4c72b0"
 MODEL_COLOR = "#dd8452"
@@ -20,6 +22,14 @@ def _axes(ax, ncols=1, width=4.0, height=3.6):
         return (ax.figure, ax)
     fig, ax = plt.subplots(1, ncols, figsize=(width * ncols, height), layout="constrained")
     return fig, ax
+
+
+def agg_figure(figsize, dpi=72):
+    """A figure outside pyplot's list of open figures (nothing to close, never shown twice),
+    drawn by Agg; notebooks display it with ``display(fig)``."""
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def grid_points(bounds, size=200, dtype=None):
@@ -153,49 +163,95 @@ def plot_loss(losses, ax=None, reference=None, reference_label="entropy of the t
     return fig
 
 
-def plot_snapshot(history, index, axes=None, reference=None):
-    """One frame of a training run: target vs model samples, the model density, the loss so far.
-    Used by the training player and by ``History.save_gif``."""
-    if axes is None:
-        fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), layout="constrained")
-    snap = history.snapshots[index]
-    for ax in axes:
-        ax.clear()
-    if len(history.bounds) == 1:
-        xs = history.grid[0]
-        if history.data is not None:
-            axes[0].hist(history.data[:, 0].numpy(), bins=60, range=history.bounds[0], density=True,
-                         color=TARGET_COLOR, alpha=0.35, label="data")
-        axes[0].plot(xs, snap.log_density.exp(), color=MODEL_COLOR, lw=2, label="model")
-        axes[0].legend(fontsize=8, loc="upper right")
-        axes[0].set(xlim=history.bounds[0], title="density")
-        axes[1].hist(snap.samples[:, 0].numpy(), bins=60, range=history.bounds[0], density=True,
-                     color=MODEL_COLOR, alpha=0.6)
-        axes[1].set(xlim=history.bounds[0], title="model samples")
-    else:
-        if history.data is not None:
-            plot_samples(history.data, axes[0], color=TARGET_COLOR, label="target", alpha=0.35)
-        plot_samples(snap.samples, axes[0], history.bounds, label="model", alpha=0.6)
-        axes[0].legend(fontsize=8, loc="upper right", markerscale=3)
-        axes[0].set_title("samples")
-        plot_density(snap.log_density, history.bounds, axes[1], title="model density")
-    losses = history.losses[: max(snap.step, 1)]
-    plot_loss(losses, axes[2], reference=reference)
-    axes[2].set_xlim(0, max(len(history.losses), 1))
-    finite = [v for v in history.losses if math.isfinite(v)]
-    low = min(finite + ([reference] if reference is not None else []))
-    axes[2].set_ylim(low - 0.1 * abs(low) - 0.1, np.percentile(finite, 99) + 0.1)
-    axes[2].plot([snap.step], [snap.loss], "o", color="k")
-    axes[2].set_title(f"{history.objective}: step {snap.step}, loss {snap.loss:.3f}")
-    return axes[0].figure
+class SnapshotFigure:
+    """One frame of a training run in three panels (target vs model samples, model density,
+    loss so far), drawn once and then updated in place by ``show(index)``: cheap enough to
+    scrub through in a widget or to render as GIF frames. ``reference`` draws a horizontal line
+    on the loss panel (e.g. the target's entropy)."""
+
+    def __init__(self, history, reference=None, figsize=(10, 3.2), dpi=72):
+        self.history = history
+        self.fig = fig = agg_figure(figsize, dpi)
+        self.axes = fig.subplots(1, 3)
+        first = history.snapshots[0]
+        one_d = len(history.bounds) == 1
+        ax_samples, ax_density, ax_loss = self.axes
+        if one_d:
+            lo, hi = history.bounds[0]
+            self.bins = np.linspace(lo, hi, 61)
+            if history.data is not None:
+                ax_samples.hist(history.data[:, 0].numpy(), bins=self.bins, density=True, color=TARGET_COLOR,
+                                alpha=0.35, label="data")
+            (self.density_line,) = ax_samples.plot(history.grid[0], first.log_density.exp(), color=MODEL_COLOR,
+                                                   lw=2, label="model")
+            ax_samples.set(xlim=(lo, hi), ylim=(0, 1.3 * self._max_1d_density()), title="density")
+            ax_samples.legend(fontsize=8, loc="upper right")
+            self.bars = ax_density.bar(self.bins[:-1], np.zeros(60), width=np.diff(self.bins), align="edge",
+                                       color=MODEL_COLOR, alpha=0.6)
+            ax_density.set(xlim=(lo, hi), ylim=(0, 1.3 * self._max_1d_density()), title="model samples")
+        else:
+            if history.data is not None:
+                plot_samples(history.data, ax_samples, color=TARGET_COLOR, label="target", alpha=0.35)
+            self.scatter = ax_samples.scatter(first.samples[:, 0], first.samples[:, 1], s=3, alpha=0.6,
+                                              color=MODEL_COLOR, label="model", linewidths=0)
+            ax_samples.set(xlim=history.bounds[0], ylim=history.bounds[1], title="samples")
+            ax_samples.legend(fontsize=8, loc="upper right", markerscale=3)
+            (x0, x1), (y0, y1) = history.bounds
+            self.image = ax_density.imshow(first.log_density.exp().numpy(), origin="lower", extent=(x0, x1, y0, y1),
+                                           cmap=DENSITY_CMAP, aspect="auto", interpolation="bilinear")
+            ax_density.set_title("model density")
+        finite = [v for v in history.losses if math.isfinite(v)] or [0.0]
+        low = min(finite + ([reference] if reference is not None else []))
+        ax_loss.set(xlim=(0, max(len(history.losses), 1)), xlabel="step", ylabel="loss",
+                    ylim=(low - 0.1 * abs(low) - 0.1, np.percentile(finite, 99) + 0.1))
+        if reference is not None:
+            ax_loss.axhline(reference, color="k", ls="--", lw=1, label="entropy of the target")
+            ax_loss.legend(fontsize=8, loc="upper right")
+        (self.loss_line,) = ax_loss.plot([], [], color=MODEL_COLOR, lw=1)
+        (self.marker,) = ax_loss.plot([], [], "o", color="k")
+        fig.set_layout_engine("constrained")
+        changing = self.show(0)
+        for artist in changing:  # the background is everything that never changes
+            artist.set_visible(False)
+        fig.canvas.draw()
+        fig.set_layout_engine("none")  # freeze the layout: later frames only move data
+        self.background = fig.canvas.copy_from_bbox(fig.bbox)
+        for artist in changing:
+            artist.set_visible(True)
+
+    def _max_1d_density(self):
+        peaks = [s.log_density.exp().max().item() for s in self.history.snapshots]
+        if self.history.data is not None:
+            counts, _ = np.histogram(self.history.data[:, 0].numpy(), bins=self.bins, density=True)
+            peaks.append(counts.max())
+        return max(peaks)
+
+    def show(self, index):
+        """Update the panels to snapshot ``index``; returns the changed artists."""
+        snap = self.history.snapshots[index]
+        if len(self.history.bounds) == 1:
+            self.density_line.set_ydata(snap.log_density.exp().numpy())
+            counts, _ = np.histogram(snap.samples[:, 0].numpy(), bins=self.bins, density=True)
+            for bar, height in zip(self.bars, counts):
+                bar.set_height(height)
+            changed = [self.density_line, *self.bars]
+        else:
+            self.scatter.set_offsets(snap.samples.numpy())
+            self.image.set_data(snap.log_density.exp().numpy())
+            self.image.autoscale()
+            changed = [self.scatter, self.image]
+        losses = self.history.losses[: snap.step]
+        self.loss_line.set_data(np.arange(len(losses)), losses)
+        self.marker.set_data([snap.step], [snap.loss])
+        self.axes[2].set_title(f"step {snap.step}   loss {snap.loss:.3f}")
+        return changed + [self.loss_line, self.marker, self.axes[2].title]
 
 
-def animate(history, reference=None, interval=120, figsize=(10, 3.2), dpi=72):
-    """A matplotlib FuncAnimation over the snapshots of a History (one frame per snapshot)."""
-    fig, axes = plt.subplots(1, 3, figsize=figsize, dpi=dpi, layout="constrained")
-    anim = animation.FuncAnimation(
-        fig, lambda k: plot_snapshot(history, k, axes, reference), frames=len(history.snapshots),
-        interval=interval, repeat_delay=1500,
-    )
-    plt.close(fig)
-    return anim
+    def render(self, index):
+        """Snapshot ``index`` as a PIL image, redrawing only what changes (blitting)."""
+        canvas = self.fig.canvas
+        changed = self.show(index)
+        canvas.restore_region(self.background)
+        for artist in changed:
+            artist.axes.draw_artist(artist)
+        return Image.frombuffer("RGBA", canvas.get_width_height(), bytes(canvas.buffer_rgba()), "raw", "RGBA", 0, 1)

@@ -6,11 +6,11 @@ ipywidgets would otherwise swallow it) and kept in ``.error``.
 """
 
 import base64
+import contextlib
 import io
 import traceback
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import torch
 from IPython.display import clear_output, display
 
@@ -19,13 +19,27 @@ from .elementwise import Affine, Exp, Sigmoid
 from .flow import Flow
 
 
+@contextlib.contextmanager
+def _errors_shown_in(widget):
+    """Run a callback body; on an exception, print its traceback into ``widget.output`` (where the
+    learner sees it) and keep it in ``widget.error`` instead of letting ipywidgets swallow it."""
+    try:
+        yield
+        widget.error = None
+    except Exception as exc:
+        widget.error = exc
+        with widget.output:
+            clear_output(wait=True)
+            traceback.print_exc()
+
+
 class _Figure(widgets.VBox):
     """Controls above an Output area showing one matplotlib figure, redrawn by ``_draw``."""
 
     def __init__(self, controls, figsize):
         self.output = widgets.Output()
-        self.fig = plt.figure(figsize=figsize, layout="constrained")
-        plt.close(self.fig)  # shown through the Output area only
+        self.fig = viz.agg_figure(figsize)
+        self.fig.set_layout_engine("constrained")
         self.error = None
         self.draws = 0
         super().__init__(controls + [self.output])
@@ -41,46 +55,52 @@ class _Figure(widgets.VBox):
         return bundle
 
     def _redraw(self, *_):
-        try:
+        with _errors_shown_in(self):
             self._draw()
-            self.error = None
-        except Exception as exc:  # shown to the learner instead of vanishing in the widget log
-            self.error = exc
+            self.draws += 1
             with self.output:
                 clear_output(wait=True)
-                traceback.print_exc()
-            return
-        self.draws += 1
-        with self.output:
-            clear_output(wait=True)
-            display(self.fig)
+                display(self.fig)
 
 
-class TrainingPlayer(_Figure):
+class TrainingPlayer(widgets.VBox):
     """Play button, slider and speed control over the snapshots of a ``History``: samples vs
-    target, model density and loss curve, all from the stored snapshots (no retraining)."""
+    target, model density and loss curve, all from the stored snapshots (no retraining).
+    Frames are blitted into an Image widget, so scrubbing is smooth."""
 
     def __init__(self, history, reference=None, figsize=(10, 3.2)):
         last = len(history.snapshots) - 1
-        self.history, self.reference = history, reference
+        self.history = history
         self.play = widgets.Play(min=0, max=last, step=1, interval=200, description="play")
         self.slider = widgets.IntSlider(min=0, max=last, description="snapshot", continuous_update=True)
         self.speed = widgets.Dropdown(options=[("slow", 500), ("normal", 200), ("fast", 60)], value=200,
                                       description="speed", layout=widgets.Layout(width="180px"))
         widgets.jslink((self.play, "value"), (self.slider, "value"))
         widgets.link((self.speed, "value"), (self.play, "interval"))
-        super().__init__([widgets.HBox([self.play, self.slider, self.speed])], figsize)
-        self.axes = self.fig.subplots(1, 3)
-        self.slider.observe(self._redraw, names="value")
-        self._redraw()
+        self.frame = viz.SnapshotFigure(history, reference, figsize=figsize)
+        self.image = widgets.Image(format="png")
+        self.output = widgets.Output()  # where errors are shown
+        self.error = None
+        self.slider.observe(self._update, names="value")
+        super().__init__([widgets.HBox([self.play, self.slider, self.speed]), self.image, self.output])
+        self._update()
 
     @property
     def step(self):
         """The training step of the snapshot on show."""
         return self.history.snapshots[self.slider.value].step
 
-    def _draw(self):
-        viz.plot_snapshot(self.history, self.slider.value, self.axes, self.reference)
+    def _update(self, *_):
+        with _errors_shown_in(self):
+            buffer = io.BytesIO()
+            self.frame.render(self.slider.value).save(buffer, format="png")
+            self.image.value = buffer.getvalue()
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["image/png"] = base64.b64encode(self.image.value).decode()
+        bundle["text/plain"] = "(training player: run the notebook to scrub through the training)"
+        return bundle
 
 
 class Explorer(_Figure):

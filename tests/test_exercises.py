@@ -15,7 +15,8 @@ def run_solution(question):
     return namespace["answer"]
 
 
-ALL = [(n, name) for n in (1,) for name in exercises.lesson(n)]
+NUMBERS = sorted(int(k[-2:]) for k in vars(exercises) if k.startswith("LESSON_"))
+ALL = [(n, name) for n in NUMBERS for name in exercises.lesson(n)]
 
 
 @pytest.mark.parametrize("number, name", ALL)
