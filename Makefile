@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TORCH ?= torch==2.13.0
 TORCH_PIP_FLAGS ?=
 
-.PHONY: lab test clean
+.PHONY: lab test lessons bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Re-execute every lesson into its paired .ipynb (after editing a lessons/NN_name.py).
+lessons: $(STAMP)
+	$(BIN)/python -m nflesson.course build
+
+# Time every lesson (and its peak memory); writes benchmarks/lessons.md.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/lessons.py
 
 clean:
 	rm -rf $(VENV) nflesson.egg-info .coverage

@@ -10,6 +10,7 @@ import sys
 import time
 
 import jupytext
+import nbformat
 from nbclient import NotebookClient
 
 LESSONS = pathlib.Path(__file__).resolve().parents[1] / "lessons"
@@ -21,17 +22,25 @@ def lesson_sources(folder=LESSONS):
     return sorted(pathlib.Path(folder).glob("[0-9][0-9]_*.py"))
 
 
+def execute(source, timeout=600, extra_cells=()):
+    """Read lesson ``source`` (.py), append ``extra_cells`` (code strings), execute it top to
+    bottom in the lessons folder; returns (notebook with outputs, wall time in seconds)."""
+    source = pathlib.Path(source)
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = KERNELSPEC
+    notebook.cells += [nbformat.v4.new_code_cell(code) for code in extra_cells]
+    start = time.perf_counter()
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(source.parent)}}).execute()
+    notebook.metadata.pop("widgets", None)
+    return notebook, time.perf_counter() - start
+
+
 def build(source, timeout=600):
     """Execute lesson ``source`` (.py) top to bottom and write its paired .ipynb with outputs.
     Returns the wall time in seconds."""
     source = pathlib.Path(source)
-    notebook = jupytext.read(source)
-    notebook.metadata["kernelspec"] = KERNELSPEC
-    start = time.perf_counter()
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(source.parent)}}).execute()
-    elapsed = time.perf_counter() - start
-    notebook.metadata.pop("widgets", None)
+    notebook, elapsed = execute(source, timeout)
     jupytext.write(notebook, source.with_suffix(".ipynb"), fmt="ipynb")
     jupytext.write(notebook, source, fmt="py:percent")  # same text, the pair's metadata refreshed
     return elapsed

@@ -28,9 +28,8 @@ def _errors_shown_in(widget):
         widget.error = None
     except Exception as exc:
         widget.error = exc
-        with widget.output:
-            clear_output(wait=True)
-            traceback.print_exc()
+        widget.output.outputs = ()
+        widget.output.append_stderr(traceback.format_exc())
 
 
 class _Figure(widgets.VBox):

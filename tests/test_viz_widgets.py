@@ -1,0 +1,142 @@
+"""Pictures and widgets: figures are returned, the training player scrubs stored snapshots
+(no retraining) and shows errors, explorers redraw when a slider moves, GIFs have one frame
+per snapshot, and the static fallback picture is there for GitHub."""
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import nflesson as nf
+from nflesson import viz, widgets
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def history_2d():
+    torch.manual_seed(0)
+    flow = nf.flows.realnvp(2, layers=2, hidden=8)
+    return nf.fit(flow, nf.data.get("moons"), steps=40, batch_size=64, snapshot_every=10, progress=False,
+                  grid_size=20, n_samples=200)
+
+
+@pytest.fixture(scope="module")
+def history_1d():
+    flow = nf.Flow([nf.Affine(1)])
+    return nf.fit(flow, nf.data.get("mixture1d"), steps=30, snapshot_every=10, lr=0.05, progress=False,
+                  grid_size=50, n_samples=300)
+
+
+def test_player_scrubs_stored_snapshots_without_retraining(history_2d):
+    player = widgets.TrainingPlayer(history_2d, reference=1.7)
+    first = player.image.value
+    losses = list(history_2d.losses)
+    player.slider.value = 3
+    assert player.error is None and player.step == 30
+    assert player.image.value != first
+    assert history_2d.losses == losses
+    offsets = player.frame.scatter.get_offsets()
+    assert np.allclose(offsets, history_2d.snapshots[3].samples.numpy())
+    assert player.slider.max == len(history_2d.snapshots) - 1 == player.play.max
+    player.speed.value = 60
+    assert player.play.interval == 60
+
+
+def test_player_shows_its_errors_instead_of_swallowing_them(history_2d):
+    player = widgets.TrainingPlayer(history_2d)
+    history_2d.snapshots.append(None)  # a broken snapshot
+    try:
+        player.slider.max = len(history_2d.snapshots) - 1
+        player.slider.value = player.slider.max
+    finally:
+        history_2d.snapshots.pop()
+    assert isinstance(player.error, AttributeError)
+    assert "AttributeError" in "".join(o.get("text", "") for o in player.output.outputs)
+
+
+def test_player_1d_updates_histogram_and_density(history_1d):
+    player = widgets.TrainingPlayer(history_1d)
+    before = [bar.get_height() for bar in player.frame.bars]
+    player.slider.value = len(history_1d.snapshots) - 1
+    assert [bar.get_height() for bar in player.frame.bars] != before
+    assert np.allclose(player.frame.density_line.get_ydata(), history_1d.snapshots[-1].log_density.exp().numpy())
+
+
+def test_static_picture_for_pages_without_a_kernel(history_2d):
+    bundle = widgets.TrainingPlayer(history_2d)._repr_mimebundle_()
+    assert "image/png" in bundle and "application/vnd.jupyter.widget-view+json" in bundle
+    bundle = widgets.explore_linear_map()._repr_mimebundle_()
+    assert "image/png" in bundle
+
+
+@pytest.mark.parametrize("name", ["1d", "2d"])
+def test_gif_has_one_frame_per_snapshot(tmp_path, history_1d, history_2d, name):
+    history = history_1d if name == "1d" else history_2d
+    path = history.save_gif(tmp_path / "run.gif", fps=5)
+    with Image.open(path) as gif:
+        assert gif.n_frames == len(history.snapshots)
+        assert gif.size == (720, 230)
+
+
+def test_explorers_redraw_when_a_control_moves():
+    explorer = widgets.explore_change_of_variables("exp")
+    draws = explorer.draws
+    title = explorer.fig.axes[2].get_title()
+    explorer.controls["kind"].value = "sigmoid"
+    assert explorer.draws == draws + 1 and explorer.error is None
+    assert explorer.fig.axes[2].get_xlim()[1] <= 1.01  # a sigmoid lives in (0, 1)
+    explorer.controls["without_jacobian"].value = True
+    assert any("no Jacobian" in t.get_text() for t in explorer.fig.axes[2].get_legend().get_texts())
+    assert title == explorer.fig.axes[2].get_title()
+    linear = widgets.explore_linear_map()
+    linear.controls["a11"].value = 0.5
+    assert "|det A| = 0.50" in linear.fig.axes[0].get_title()
+
+
+def test_explorer_shows_errors():
+    def draw(fig, x):
+        if x > 1:
+            raise ValueError("too far")
+        fig.subplots().plot([0, x])
+
+    explorer = widgets.Explorer(draw, x=widgets._slider(0.5, 0, 2, 0.1, "x"))
+    explorer.controls["x"].value = 1.5
+    assert isinstance(explorer.error, ValueError)
+    assert "too far" in "".join(o.get("text", "") for o in explorer.output.outputs)
+    explorer.controls["x"].value = 0.2
+    assert explorer.error is None
+
+
+def test_one_d_map_is_scale_then_outer_map():
+    flow = widgets.one_d_map("exp", 2.0, 0.5)
+    z = torch.tensor([[0.3]])
+    assert torch.allclose(flow(z)[0], torch.exp(2.0 * z + 0.5))
+
+
+def test_plot_functions_return_figures():
+    flow = nf.flows.realnvp(2, layers=2, hidden=8)
+    bounds = ((-3, 3), (-3, 3))
+    for fig in (
+        viz.plot_density(flow.log_prob, bounds, size=20),
+        viz.plot_samples(torch.randn(50, 2), bounds=bounds, title="s"),
+        viz.plot_warped_grid(flow, bounds, lines=4, resolution=10, title="grid"),
+        viz.plot_layers(flow, torch.randn(30, 2), bounds=bounds),
+        viz.plot_layers(flow, torch.randn(30, 2), inverse=True),
+        viz.plot_loss([3.0, 2.0, 1.5], reference=1.0),
+        viz.plot_1d_map(nf.Flow([nf.Exp()], dim=1), n=100, without_jacobian=True),
+    ):
+        assert isinstance(fig, matplotlib.figure.Figure)
+        matplotlib.pyplot.close(fig)
+
+
+def test_density_on_grid_rows_are_y():
+    values = viz.density_on_grid(lambda p: -(p[:, 1] - 1).square() * 10, ((-2, 2), (-2, 2)), size=41)
+    assert values.shape == (41, 41)
+    assert np.argmax(values[:, 0]) == 30  # y = 1 is row 30 of 41 over [-2, 2]
+
+
+def test_position_colors_follow_angle():
+    colors = viz.position_colors(torch.tensor([[1.0, 0.0], [-1.0, 0.0], [1.0, 0.0]]))
+    assert np.allclose(colors[0], colors[2]) and not np.allclose(colors[0], colors[1])
