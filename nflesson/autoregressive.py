@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .bijector import Bijector
-from .checks import check_positive_int
+from .checks import check_positive, check_positive_int
+from .coupling import soft_clamp
 
 
 class MaskedLinear(nn.Linear):
@@ -75,14 +76,12 @@ class MaskedAutoregressive(Bijector):
     def __init__(self, dim=2, hidden=64, order=None, max_log_scale=3.0):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
-        if not max_log_scale > 0:
-            raise ValueError(f"max_log_scale must be > 0, got {max_log_scale!r}")
-        self.max_log_scale = max_log_scale
+        self.max_log_scale = check_positive(max_log_scale, "max_log_scale")
         self.made = MADE(dim, hidden, params_per_dim=2, order=order)
 
     def _shift_log_scale(self, x):
         shift, raw = self.made(x).unbind(1)
-        return shift, self.max_log_scale * torch.tanh(raw / self.max_log_scale)
+        return shift, soft_clamp(raw, self.max_log_scale)
 
     def _forward(self, z):
         x = torch.zeros_like(z)

@@ -21,6 +21,13 @@ def check_batch(x, dim, what="input", owner="flow"):
     return x
 
 
+def check_positive(value, name):
+    """Raise ValueError unless ``value`` is a number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return value
+
+
 def check_positive_int(value, name):
     """Raise ValueError unless ``value`` is an integer >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

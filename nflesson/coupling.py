@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from .bijector import Bijector
-from .checks import check_positive_int
+from .checks import check_positive, check_positive_int
 
 
 def mlp(inputs, hidden, outputs):
@@ -19,6 +19,12 @@ def mlp(inputs, hidden, outputs):
     nn.init.zeros_(net[-1].weight)
     nn.init.zeros_(net[-1].bias)
     return net
+
+
+def soft_clamp(raw, bound):
+    """bound * tanh(raw / bound): about the identity near 0, never beyond +-bound. Used for
+    log-scales, so that one bad step cannot make a scale explode."""
+    return bound * torch.tanh(raw / bound)
 
 
 def coupling_mask(dim, mask):
@@ -49,19 +55,17 @@ class AffineCoupling(Bijector):
     """x_kept = z_kept, x_changed = z_changed * exp(s(z_kept)) + t(z_kept);
     log|det J| = sum(s). With ``additive=True`` s = 0 (NICE: volume preserving).
 
-    The log-scale is bounded, s = max_log_scale * tanh(raw / max_log_scale), so that one bad
-    step cannot make the scale explode. The conditioner is a two-hidden-layer MLP.
+    The log-scale is bounded, s = soft_clamp(raw, max_log_scale). The conditioner is a
+    two-hidden-layer MLP.
     """
 
     def __init__(self, dim=2, mask=None, hidden=64, additive=False, max_log_scale=3.0):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
         check_positive_int(hidden, "hidden")
-        if not max_log_scale > 0:
-            raise ValueError(f"max_log_scale must be > 0, got {max_log_scale!r}")
         mask = coupling_mask(dim, mask)
         self.additive = additive
-        self.max_log_scale = max_log_scale
+        self.max_log_scale = check_positive(max_log_scale, "max_log_scale")
         self.register_buffer("mask", mask)
         kept, changed = mask.nonzero().flatten(), (~mask).nonzero().flatten()
         self.register_buffer("kept", kept)
@@ -75,7 +79,7 @@ class AffineCoupling(Bijector):
         if self.additive:
             return out, None
         shift, raw = out.chunk(2, dim=-1)
-        return shift, self.max_log_scale * torch.tanh(raw / self.max_log_scale)
+        return shift, soft_clamp(raw, self.max_log_scale)
 
     def _forward(self, z):
         kept = z[:, self.kept]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import trange
 
-from .checks import check_batch, check_positive_int
+from .checks import check_batch, check_positive, check_positive_int
 
 
 class TrainingError(RuntimeError):
@@ -111,8 +111,7 @@ def _train(flow, loss_fn, objective, reference, steps, batch_size, lr, snapshot_
     check_positive_int(steps, "steps")
     check_positive_int(batch_size, "batch_size")
     snapshot_every = check_positive_int(snapshot_every or max(1, steps // 50), "snapshot_every")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
+    check_positive(lr, "lr")
     parameters = [p for p in flow.parameters() if p.requires_grad]
     if not parameters:
         raise ValueError("this flow has no trainable parameters")
