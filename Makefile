@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TORCH ?= torch==2.13.0
 TORCH_PIP_FLAGS ?=
 
-.PHONY: lab test lessons bench clean
+.PHONY: lab test lessons bench student clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lessons: $(STAMP)
 # Time every lesson (and its peak memory); writes benchmarks/lessons.md.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lessons.py
+
+# The student edition: solutions removed, outputs cleared, in student/ (git-ignored).
+student: $(STAMP)
+	$(BIN)/python -m nflesson.course student
 
 clean:
 	rm -rf $(VENV) nflesson.egg-info .coverage

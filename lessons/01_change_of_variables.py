@@ -275,16 +275,17 @@ answer = (torch.distributions.Normal(0.0, 1.0).log_prob(z).exp() / 2.0).item()
 questions["lognormal"].check(answer)
 
 # %% [markdown]
-# **Exercise 2.** What is $\log|\det A|$ for the map "scale by 2, then rotate by 45°" of
-# section 4 (base $\to$ data direction)? `questions["rotation"].hint()` helps.
+# **Exercise 2.** A linear map $x = zA$ first scales the two coordinates by 3 and by 0.5, then
+# rotates the plane by 30°. What is $\log|\det A|$ (base $\to$ data direction)?
+# `questions["rotation"].hint()` helps.
 
 # %%
 answer = ...  # a number
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
-angle = torch.tensor(torch.pi / 4)
-rotation = torch.tensor([[torch.cos(angle), torch.sin(angle)], [-torch.sin(angle), torch.cos(angle)]])
-answer = torch.linalg.slogdet(2 * rotation).logabsdet.item()
+turn = torch.tensor(torch.pi / 6)
+spin = torch.tensor([[torch.cos(turn), torch.sin(turn)], [-torch.sin(turn), torch.cos(turn)]])
+answer = torch.linalg.slogdet(torch.diag(torch.tensor([3.0, 0.5])) @ spin).logabsdet.item()
 
 # %%
 questions["rotation"].check(answer)
@@ -294,7 +295,7 @@ questions["rotation"].check(answer)
 # takes a tensor of values in $(0, 1)$ and returns $p_x$ at each of them.
 
 # %%
-answer = ...  # def answer(x): ...
+answer = ...  # a function of a tensor x
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 def answer(x):

@@ -2,7 +2,8 @@
 notebooks clean (no widget state, which stops GitHub from rendering them).
 
 ``python -m nflesson.course build [lessons/NN_name.py ...]`` re-creates each .ipynb from its
-.py source and executes it in the lessons folder.
+.py source and executes it in the lessons folder; ``python -m nflesson.course student`` writes
+the student edition (solutions removed, outputs cleared) to student/.
 """
 
 import pathlib
@@ -46,11 +47,41 @@ def build(source, timeout=600):
     return elapsed
 
 
+def student_edition(destination, sources=None):
+    """Write the student edition of the lessons to ``destination``: every cell tagged
+    ``solution`` becomes ``# your code here`` (shown, not collapsed) and all outputs are
+    cleared. Returns the paths written."""
+    destination = pathlib.Path(destination)
+    destination.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in sources or lesson_sources():
+        notebook = jupytext.read(source)
+        notebook.metadata["kernelspec"] = KERNELSPEC
+        for cell in notebook.cells:
+            if "solution" in cell.metadata.get("tags", []):
+                cell.source = "# your code here"
+                cell.metadata = {"tags": ["exercise"]}
+        path = destination / source.with_suffix(".ipynb").name
+        jupytext.write(notebook, path, fmt="ipynb")  # read from .py: no outputs
+        written.append(path)
+    return written
+
+
+USAGE = """usage: python -m nflesson.course build [lessons/NN_name.py ...]
+       python -m nflesson.course student [DESTINATION]   (default: student/)"""
+
+
 def main(argv):
-    if len(argv) < 1 or argv[0] != "build":
-        sys.exit("usage: python -m nflesson.course build [lessons/NN_name.py ...]")
-    for source in [pathlib.Path(a) for a in argv[1:]] or lesson_sources():
-        print(f"{source.name}: {build(source):.1f} s", flush=True)
+    command, args = (argv[0], argv[1:]) if argv else (None, [])
+    if command == "build":
+        for source in [pathlib.Path(a) for a in args] or lesson_sources():
+            print(f"{source.name}: {build(source):.1f} s", flush=True)
+    elif command == "student" and len(args) <= 1:
+        destination = pathlib.Path(args[0] if args else LESSONS.parent / "student")
+        for path in student_edition(destination):
+            print(path)
+    else:
+        sys.exit(USAGE)
 
 
 if __name__ == "__main__":
