@@ -175,3 +175,86 @@ def explore_linear_map():
         a11=_slider(2.0, -3, 3, 0.1, "A[0,0]"), a12=_slider(0.5, -3, 3, 0.1, "A[0,1]"),
         a21=_slider(0.0, -3, 3, 0.1, "A[1,0]"), a22=_slider(1.0, -3, 3, 0.1, "A[1,1]"),
     )
+
+
+def draw_layer(fig, layer, bounds=((-3, 3), (-3, 3)), title=""):
+    """Two panels: N(0, I) pushed through ``layer`` (its exact density) and the warped grid."""
+    density_ax, grid_ax = fig.subplots(1, 2)
+    flow = Flow([layer])
+    viz.plot_density(flow.log_prob, bounds, density_ax, size=120, title="pushed density")
+    viz.plot_warped_grid(layer, bounds, grid_ax, lines=15, resolution=100, color="0.3", title="warped grid")
+    grid_ax.set(xlim=bounds[0], ylim=bounds[1])
+    fig.suptitle(title, fontsize=10)
+    return density_ax, grid_ax
+
+
+def _inverse_softplus(y):
+    return float(torch.tensor(y).expm1().log())
+
+
+def explore_planar():
+    """Sliders for w, u and b of one planar layer x = z + u tanh(w.z + b) (u is the effective,
+    constrained u_hat of nflesson.Planar): its density and its grid. The line w.z + b = 0 is
+    where the layer acts most; u is the direction it pushes."""
+    from .planar_radial import _SOFTPLUS_INV_ONE, Planar
+
+    def draw(fig, w1, w2, u1, u2, b):
+        w, u_hat = torch.tensor([w1, w2]), torch.tensor([u1, u2])
+        layer = Planar(2)
+        adjusted = ""
+        if float(w @ w) > 0:
+            if float(w @ u_hat) < -0.99:  # not invertible: move u_hat along w until w.u_hat = -0.99
+                u_hat = u_hat + (-0.99 - w @ u_hat) * w / (w @ w)
+                adjusted = "  (u moved so that w.u >= -1)"
+            # the raw u whose reparametrisation is u_hat: w.u = m^-1(w.u_hat)
+            wu = _inverse_softplus(float(w @ u_hat) + 1) - _SOFTPLUS_INV_ONE
+            u = u_hat - (w @ u_hat - wu) * w / (w @ w)
+        else:
+            u = u_hat
+        with torch.no_grad():
+            layer.w.copy_(w)
+            layer.u.copy_(u)
+            layer.b.fill_(b)
+            u_hat = layer.u_hat()
+        density_ax, grid_ax = draw_layer(fig, layer, title=f"w.u = {float(w @ u_hat):.2f}{adjusted}")
+        if w1 or w2:  # the line w.z + b = 0
+            t = torch.linspace(-5, 5, 2)
+            normal = torch.tensor([w1, w2]) / (w1**2 + w2**2)
+            point = -b * normal
+            direction = torch.tensor([-w2, w1])
+            line = point + t[:, None] * direction
+            for ax in (density_ax, grid_ax):
+                ax.plot(line[:, 0], line[:, 1], color="w" if ax is density_ax else viz.MODEL_COLOR, ls="--", lw=1)
+        grid_ax.annotate("", xy=tuple(u_hat.tolist()), xytext=(0, 0),
+                         arrowprops=dict(arrowstyle="->", color=viz.MODEL_COLOR, lw=2))
+
+    return Explorer(
+        draw, figsize=(9, 4),
+        w1=_slider(1.0, -3, 3, 0.1, "w[0]"), w2=_slider(-1.0, -3, 3, 0.1, "w[1]"),
+        u1=_slider(1.0, -3, 3, 0.1, "u[0]"), u2=_slider(0.0, -3, 3, 0.1, "u[1]"),
+        b=_slider(0.0, -2, 2, 0.1, "b"),
+    )
+
+
+def explore_radial():
+    """Sliders for the centre z0 and alpha, beta of one radial layer x = z + beta (z - z0) / (alpha + r):
+    beta > 0 pushes mass away from z0, beta < 0 pulls it in (never below -alpha)."""
+    from .planar_radial import Radial
+
+    def draw(fig, x0, y0, alpha, beta):
+        layer = Radial(2)
+        clamped = max(beta, -alpha)
+        with torch.no_grad():
+            layer.z0.copy_(torch.tensor([x0, y0]))
+            layer.alpha_raw.fill_(_inverse_softplus(alpha))
+            layer.beta_raw.fill_(_inverse_softplus(clamped + alpha) if clamped + alpha > 0 else -30.0)
+        note = "" if clamped == beta else f"  (beta held at -alpha = {-alpha:.2f})"
+        density_ax, grid_ax = draw_layer(fig, layer, title=f"alpha = {alpha:.2f}, beta = {clamped:.2f}{note}")
+        for ax in (density_ax, grid_ax):
+            ax.plot([x0], [y0], "x", color=viz.MODEL_COLOR, ms=8, mew=2)
+
+    return Explorer(
+        draw, figsize=(9, 4),
+        x0=_slider(1.0, -2, 2, 0.1, "z0[0]"), y0=_slider(1.0, -2, 2, 0.1, "z0[1]"),
+        alpha=_slider(0.5, 0.05, 3, 0.05, "alpha"), beta=_slider(2.0, -3, 5, 0.1, "beta"),
+    )

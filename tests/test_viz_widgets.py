@@ -140,3 +140,20 @@ def test_density_on_grid_rows_are_y():
 def test_position_colors_follow_angle():
     colors = viz.position_colors(torch.tensor([[1.0, 0.0], [-1.0, 0.0], [1.0, 0.0]]))
     assert np.allclose(colors[0], colors[2]) and not np.allclose(colors[0], colors[1])
+
+
+def test_planar_explorer_sets_the_effective_u_and_keeps_it_invertible():
+    explorer = widgets.explore_planar()
+    assert explorer.error is None and explorer.fig._suptitle.get_text() == "w.u = 1.00"
+    explorer.controls["u1"].value = -3.0  # w.u = -3: not invertible as asked
+    assert "w.u = -0.99" in explorer.fig._suptitle.get_text() and "moved" in explorer.fig._suptitle.get_text()
+    explorer.controls["w1"].value = 0.0
+    explorer.controls["w2"].value = 0.0
+    assert explorer.error is None
+
+
+def test_radial_explorer_holds_beta_above_minus_alpha():
+    explorer = widgets.explore_radial()
+    assert explorer.error is None
+    explorer.controls["beta"].value = -2.0
+    assert "beta = -0.50" in explorer.fig._suptitle.get_text() and "held" in explorer.fig._suptitle.get_text()
