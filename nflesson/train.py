@@ -54,7 +54,7 @@ class History:
         return path
 
 
-def fit(flow, data, steps=1000, batch_size=256, lr=1e-3, snapshot_every=None, seed=0, progress=True,
+def fit(flow, data, steps=1000, batch_size=256, lr=3e-3, snapshot_every=None, seed=0, progress=True,
         bounds=None, grid_size=80, n_samples=1000):
     """Maximum likelihood: minimise NLL = -mean log p(x) over minibatches of ``data`` with Adam
     and a cosine learning-rate decay. ``data`` is a target (fresh samples every step) or a
@@ -84,7 +84,7 @@ def fit(flow, data, steps=1000, batch_size=256, lr=1e-3, snapshot_every=None, se
                   steps, batch_size, lr, snapshot_every, seed, progress, bounds, grid_size, n_samples)
 
 
-def fit_reverse_kl(flow, log_density, steps=1000, batch_size=256, lr=1e-3, snapshot_every=None, seed=0,
+def fit_reverse_kl(flow, log_density, steps=1000, batch_size=256, lr=3e-3, snapshot_every=None, seed=0,
                    progress=True, bounds=None, grid_size=80, n_samples=1000):
     """Variational inference: minimise mean(log q(x) - log p~(x)) over x ~ q (the flow, sampled
     with the reparametrisation trick), which is KL(q || p) - log Z for p = p~ / Z.
