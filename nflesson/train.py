@@ -2,7 +2,7 @@
 unnormalised log-density (``fit_reverse_kl``), both recording a ``History`` for plots,
 widgets and GIFs."""
 
-import copy
+import contextlib
 from dataclasses import dataclass, field
 
 import torch
@@ -122,7 +122,7 @@ def _train(flow, loss_fn, objective, reference, steps, batch_size, lr, snapshot_
     optimizer = torch.optim.Adam(parameters, lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr / 100)
     flow.train()
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(), _one_thread():
         torch.manual_seed(seed)
         noise = flow.base.sample((n_samples,))
         bar = trange(steps, disable=not progress, desc=objective)
@@ -146,6 +146,18 @@ def _train(flow, loss_fn, objective, reference, steps, batch_size, lr, snapshot_
             final = loss_fn().item()
         history.snapshots.append(_snapshot(flow, steps, final, noise, grid_points, grid_size))
     return history
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Train on one CPU thread: the course's flows are small, and splitting their little
+    matrix products across threads costs more than it saves (benchmarks/lessons.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @torch.no_grad()

@@ -197,8 +197,10 @@ class SnapshotFigure:
             ax_samples.set(xlim=history.bounds[0], ylim=history.bounds[1], title="samples")
             ax_samples.legend(fontsize=8, loc="upper right", markerscale=3)
             (x0, x1), (y0, y1) = history.bounds
+            # one colour scale for all frames: that of the trained model
             self.image = ax_density.imshow(first.log_density.exp().numpy(), origin="lower", extent=(x0, x1, y0, y1),
-                                           cmap=DENSITY_CMAP, aspect="auto", interpolation="bilinear")
+                                           cmap=DENSITY_CMAP, aspect="auto", interpolation="bilinear", vmin=0,
+                                           vmax=history.snapshots[-1].log_density.exp().max().item())
             ax_density.set_title("model density")
         finite = [v for v in history.losses if math.isfinite(v)] or [0.0]
         low = min(finite + ([reference] if reference is not None else []))
@@ -238,7 +240,6 @@ class SnapshotFigure:
         else:
             self.scatter.set_offsets(snap.samples.numpy())
             self.image.set_data(snap.log_density.exp().numpy())
-            self.image.autoscale()
             changed = [self.scatter, self.image]
         losses = self.history.losses[: snap.step]
         self.loss_line.set_data(np.arange(len(losses)), losses)
