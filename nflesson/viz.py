@@ -202,10 +202,13 @@ class SnapshotFigure:
                                            cmap=DENSITY_CMAP, aspect="auto", interpolation="bilinear", vmin=0,
                                            vmax=history.snapshots[-1].log_density.exp().max().item())
             ax_density.set_title("model density")
+        # the first steps' losses can be far above the rest: the panel shows the last 90% of
+        # the run in full, and a loss above the top is marked by a triangle at the edge
         finite = [v for v in history.losses if math.isfinite(v)] or [0.0]
         low = min(finite + ([reference] if reference is not None else []))
+        self.top = max(finite[len(finite) // 10:]) + 0.1
         ax_loss.set(xlim=(0, max(len(history.losses), 1)), xlabel="step", ylabel="loss",
-                    ylim=(low - 0.1 * abs(low) - 0.1, np.percentile(finite, 99) + 0.1))
+                    ylim=(low - 0.1 * abs(low) - 0.1, self.top))
         if reference is not None:
             ax_loss.axhline(reference, color="k", ls="--", lw=1, label="entropy of the target")
             ax_loss.legend(fontsize=8, loc="upper right")
@@ -243,7 +246,8 @@ class SnapshotFigure:
             changed = [self.scatter, self.image]
         losses = self.history.losses[: snap.step]
         self.loss_line.set_data(np.arange(len(losses)), losses)
-        self.marker.set_data([snap.step], [snap.loss])
+        self.marker.set_data([snap.step], [min(snap.loss, self.top)])
+        self.marker.set_marker("^" if snap.loss > self.top else "o")
         self.axes[2].set_title(f"step {snap.step}   loss {snap.loss:.3f}")
         return changed + [self.loss_line, self.marker, self.axes[2].title]
 

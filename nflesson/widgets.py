@@ -32,6 +32,14 @@ def _errors_shown_in(widget):
         widget.output.append_stderr(traceback.format_exc())
 
 
+def _with_picture(bundle, png, what):
+    """Add a PNG (a BytesIO) to a widget's display bundle: JupyterLab shows the live widget,
+    pages without a kernel (GitHub, nbviewer) show the picture."""
+    bundle["image/png"] = base64.b64encode(png.getvalue()).decode()
+    bundle["text/plain"] = f"({what}: run the notebook to use the controls)"
+    return bundle
+
+
 class _Figure(widgets.VBox):
     """Controls above an Output area showing one matplotlib figure, redrawn by ``_draw``."""
 
@@ -46,12 +54,9 @@ class _Figure(widgets.VBox):
     def _repr_mimebundle_(self, **kwargs):
         """The live widget, plus a PNG of the current figure for pages without a kernel
         (GitHub, nbviewer), which cannot show widgets."""
-        bundle = super()._repr_mimebundle_(**kwargs)
         buffer = io.BytesIO()
         self.fig.savefig(buffer, format="png", dpi=72)
-        bundle["image/png"] = base64.b64encode(buffer.getvalue()).decode()
-        bundle["text/plain"] = "(interactive figure: run the notebook to use the controls)"
-        return bundle
+        return _with_picture(super()._repr_mimebundle_(**kwargs), buffer, "interactive figure")
 
     def _redraw(self, *_):
         with _errors_shown_in(self):
@@ -96,10 +101,12 @@ class TrainingPlayer(widgets.VBox):
             self.image.value = buffer.getvalue()
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs)
-        bundle["image/png"] = base64.b64encode(self.image.value).decode()
-        bundle["text/plain"] = "(training player: run the notebook to scrub through the training)"
-        return bundle
+        """The live player, plus a PNG of the trained model (the last snapshot) for pages
+        without a kernel (GitHub, nbviewer)."""
+        buffer = io.BytesIO()
+        self.frame.render(len(self.history.snapshots) - 1).save(buffer, format="png")
+        self.frame.render(self.slider.value)
+        return _with_picture(super()._repr_mimebundle_(**kwargs), buffer, "training player")
 
 
 class Explorer(_Figure):
