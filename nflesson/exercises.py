@@ -80,6 +80,20 @@ def check_tensor(answer, expected, tolerance, what="the answer"):
     return f"{what} differs from the expected values by up to {error:.3g} (allowed: {tolerance:g})"
 
 
+def _as_float(value):
+    """A plain float from a number or a one-element tensor, else None."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _near(value, target, tolerance=1e-3):
+    """Whether a float from _as_float is within tolerance of target (to recognise known mistakes)."""
+    return value is not None and math.isfinite(value) and abs(value - target) < tolerance
+
+
 def lesson(number):
     """The exercises of lesson ``number``, by name (the dict LESSON_NN below)."""
     return globals()[f"LESSON_{number:02d}"]
@@ -89,7 +103,7 @@ def lesson(number):
 
 def _lognormal_density(answer):
     expected = torch.distributions.LogNormal(0.0, 1.0).log_prob(torch.tensor(2.0)).exp().item()
-    if isinstance(answer, (int, float)) and abs(answer - math.exp(-0.5 * math.log(2) ** 2) / math.sqrt(2 * math.pi)) < 1e-4:
+    if _near(_as_float(answer), math.exp(-0.5 * math.log(2) ** 2) / math.sqrt(2 * math.pi), 1e-4):
         return "that is p_z(log 2): the Jacobian factor 1/x is missing"
     return check_number(answer, expected, 1e-4, "p_x(2)")
 
@@ -102,7 +116,7 @@ def _rotation_log_det(answer):
         math.log(3): "the second coordinate is scaled too (by 0.5): the area factor is 3 x 0.5",
     }
     for value, message in known_mistakes.items():
-        if isinstance(answer, (int, float)) and abs(answer - value) < 1e-3:
+        if _near(_as_float(answer), value):
             return message
     return check_number(answer, math.log(1.5), 1e-4, "log|det A|")
 
@@ -155,19 +169,6 @@ LESSON_01 = {
 _L02_A = math.exp(0.5) * math.exp(-0.2)
 _L02_B = math.exp(-0.2) * 1.0 - 0.5
 _L02_DATA = [0.3, 1.9, 2.4, 0.8, 1.1, 3.0]
-
-
-def _as_float(value):
-    """A plain float from a number or a one-element tensor, else None."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return value.item()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def _near(value, target, tolerance=1e-3):
-    return value is not None and math.isfinite(value) and abs(value - target) < tolerance
 
 
 def _affine_composition(answer):
@@ -263,35 +264,22 @@ _L03_B = torch.tensor([1.0, -1.0], dtype=torch.float64)
 _L03_BASE_ENTROPY = math.log(2 * math.pi) + 1
 
 
-def _l03_number(value):
-    """A plain float from a number or a one-element tensor, else None."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return value.item()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def _l03_is(value, expected, tolerance=1e-3):
-    return value is not None and math.isfinite(value) and abs(value - expected) < tolerance
-
-
 def _triangular_log_det(answer):
-    value = _l03_number(answer)
+    value = _as_float(answer)
     if value is not None and math.isnan(value):
         return ("the result is nan: the log of the diagonal entry -0.5 is not defined. The formula has "
                 "|det L|: take the absolute values before the log")
-    if _l03_is(value, -3.0):
+    if _near(value, -3.0):
         return "-3 is det L itself (the product of the diagonal); the question asks for log|det L|"
-    if _l03_is(value, 3.0):
+    if _near(value, 3.0):
         return "3 is |det L|; the question asks for its logarithm"
-    if _l03_is(value, 4.5):
+    if _near(value, 4.5):
         return "4.5 is the trace, the sum of the diagonal; the determinant of a triangular matrix is its product"
-    if _l03_is(value, math.log(4.5)):
+    if _near(value, math.log(4.5)):
         return "that is the log of the trace; log|det L| is the sum of log|L_ii| over the diagonal"
-    if _l03_is(value, -math.log(3)):
+    if _near(value, -math.log(3)):
         return "that is -log|det L|, the log-det of the inverse map; the question asks about L itself"
-    if _l03_is(value, math.log(6)):
+    if _near(value, math.log(6)):
         return "log 6 leaves out the entry -0.5: every diagonal entry counts, through its absolute value"
     return check_number(answer, math.log(3), 1e-4, "log|det L|")
 
@@ -322,20 +310,20 @@ def _linear_covariance(answer):
 
 
 def _linear_entropy(answer):
-    value = _l03_number(answer)
+    value = _as_float(answer)
     base, log_det = _L03_BASE_ENTROPY, math.log(3.0)
-    if _l03_is(value, base):
+    if _near(value, base):
         return ("that is the entropy of the base N(0, I); the map multiplies areas by |det W| = 3, which "
                 "spreads the density out and adds log|det W| to the entropy")
-    if _l03_is(value, base - log_det):
+    if _near(value, base - log_det):
         return "wrong sign: stretching areas by |det W| = 3 makes the density lower and the entropy higher"
-    if _l03_is(value, base + 3.0):
+    if _near(value, base + 3.0):
         return "that adds |det W| = 3 itself; the entropy changes by its logarithm"
-    if _l03_is(value, base + 2 * log_det):
+    if _near(value, base + 2 * log_det):
         return "that adds log det(WᵀW) = 2 log|det W|; the entropy of a Gaussian has half of log det Σ"
-    if _l03_is(value, log_det):
+    if _near(value, log_det):
         return "log|det W| is only the change; add the entropy of the 2D base N(0, I), log(2π) + 1"
-    if _l03_is(value, base / 2 + log_det):
+    if _near(value, base / 2 + log_det):
         return "that uses the entropy of a 1D standard normal; the 2D one is twice that, log(2π) + 1"
     return check_number(answer, base + log_det, 1e-4, "H(x)")
 
