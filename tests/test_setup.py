@@ -38,3 +38,13 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
     assert "make lab" in (ROOT / "README.md").read_text()
+
+
+def test_binder_links_open_existing_lessons():
+    """Every Binder link in the README opens a lesson that exists, in the same repository."""
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"https://mybinder\.org/v2/gh/([^/]+/[^/]+)/main\?urlpath=lab/tree/([\w/.]+)", readme)
+    assert links, "the README has Binder links"
+    assert {repo for repo, _ in links} == {"OWNER/REPO"}, "one placeholder, documented in the README"
+    for _, path in links:
+        assert (ROOT / path).is_file(), f"a Binder link opens {path}, which does not exist"
