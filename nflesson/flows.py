@@ -27,8 +27,10 @@ def radial(dim=2, layers=8):
 
 
 def realnvp(dim=2, layers=8, hidden=64, additive=False):
-    """RealNVP (``additive=True``: NICE): affine coupling layers whose masks alternate between
-    the first half and the second half, so that every coordinate gets transformed."""
+    """RealNVP: affine coupling layers whose masks alternate between the first half and the
+    second half, so that every coordinate gets transformed. ``additive=True`` gives NICE's
+    additive coupling layers, a volume-preserving flow (log-det 0); NICE itself ends with a
+    diagonal scaling, which you add as ``Flow([*flow.layers, Affine(dim)])``."""
     check_positive_int(layers, "layers")
     mask = coupling_mask(dim, "halves")
     return Flow(
