@@ -655,4 +655,4 @@ questions["entropy"].check(answer)
 # A linear flow can only make Gaussians, however deep. To bend the plane we need non-linear
 # layers whose log-determinant stays cheap. The simplest ones are next.
 #
-# **Next:** Lesson 4 · Planar and radial flows (coming next)
+# **Next:** [Lesson 4 · Planar and radial flows](04_planar_radial.ipynb)

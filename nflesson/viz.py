@@ -167,7 +167,8 @@ class SnapshotFigure:
     """One frame of a training run in three panels (target vs model samples, model density,
     loss so far), drawn once and then updated in place by ``show(index)``: cheap enough to
     scrub through in a widget or to render as GIF frames. ``reference`` draws a horizontal line
-    on the loss panel (e.g. the target's entropy)."""
+    on the loss panel: the target's entropy for maximum likelihood, -log Z for reverse KL (the
+    lowest loss any model can reach)."""
 
     def __init__(self, history, reference=None, figsize=(10, 3.2), dpi=72):
         self.history = history
@@ -210,7 +211,8 @@ class SnapshotFigure:
         ax_loss.set(xlim=(0, max(len(history.losses), 1)), xlabel="step", ylabel="loss",
                     ylim=(low - 0.1 * abs(low) - 0.1, self.top))
         if reference is not None:
-            ax_loss.axhline(reference, color="k", ls="--", lw=1, label="entropy of the target")
+            label = "entropy of the target" if history.objective == "maximum likelihood" else "-log Z: the loss at KL = 0"
+            ax_loss.axhline(reference, color="k", ls="--", lw=1, label=label)
             ax_loss.legend(fontsize=8, loc="upper right")
         (self.loss_line,) = ax_loss.plot([], [], color=MODEL_COLOR, lw=1)
         (self.marker,) = ax_loss.plot([], [], "o", color="k")
@@ -260,3 +262,54 @@ class SnapshotFigure:
         for artist in changed:
             artist.axes.draw_artist(artist)
         return Image.frombuffer("RGBA", canvas.get_width_height(), bytes(canvas.buffer_rgba()), "raw", "RGBA", 0, 1)
+
+
+def plot_made(made, ax=None, title=None):
+    """MADE's connectivity (lesson 6): units as dots in columns (inputs, hidden layers, outputs),
+    a line for every connection its masks keep, and each unit's degree written next to it.
+    Output i of every parameter group is drawn in the colour of input i. Returns the figure."""
+    fig, ax = _axes(ax, width=6.0, height=4.0)
+    masks = [m.detach().cpu() for m in made.masks()]
+    sizes = [masks[0].shape[1]] + [m.shape[0] for m in masks]
+    palette = plt.get_cmap("tab10")
+    dim = made.dim
+    in_degrees = made.degrees.cpu()
+
+    def positions(n, column):
+        heights = np.linspace(1.0, 0.0, n) if n > 1 else np.array([0.5])
+        return np.full(n, float(column)), heights
+
+    columns = [positions(n, k) for k, n in enumerate(sizes)]
+    for k, mask in enumerate(masks):
+        (x0, y0), (x1, y1) = columns[k], columns[k + 1]
+        for out, inp in mask.nonzero().tolist():
+            colour = palette(out % dim) if k == len(masks) - 1 else "0.6"
+            ax.plot([x0[inp], x1[out]], [y0[inp], y1[out]], color=colour, lw=0.8, alpha=0.8, zorder=1)
+    # degrees: inputs from the order, hidden units from what they may see, outputs like their input
+    degrees = [in_degrees]
+    for mask in masks[:-1]:
+        seen = mask.float() * degrees[-1].float()[None, :]
+        degrees.append(seen.max(1).values.long())
+    degrees.append(in_degrees.repeat(made.params_per_dim))
+    names = ["inputs"] + [f"hidden {k + 1}" for k in range(len(masks) - 1)] + ["outputs"]
+    for k, ((xs, ys), degree) in enumerate(zip(columns, degrees)):
+        last = k == len(columns) - 1
+        for unit, (x, y) in enumerate(zip(xs, ys)):
+            colour = palette(unit % dim) if k in (0, len(columns) - 1) else "0.3"
+            ax.scatter([x], [y], s=120, color=colour, zorder=2, edgecolors="k", linewidths=0.5)
+            if k == 0:
+                label = f"x{unit + 1}"
+            elif last:
+                label = f"{'ts'[unit // dim] if made.params_per_dim == 2 else 'p'}{unit % dim + 1}"
+            else:
+                label = str(int(degree[unit]))
+            offset = 0.12 if last else (-0.12 if k == 0 else 0.0)
+            ax.annotate(label, (x + offset, y + (0.0 if offset else 0.045)), ha="center", va="center",
+                        fontsize=8)
+        ax.text(xs[0], -0.1, names[k], ha="center", fontsize=9)
+    ax.set(xlim=(-0.4, len(columns) - 0.6), ylim=(-0.18, 1.1), xticks=[], yticks=[])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if title:
+        ax.set_title(title)
+    return fig

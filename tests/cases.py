@@ -1,4 +1,7 @@
-"""The bijectors under test, each with non-trivial (non-identity) float64 parameters."""
+"""Shared test cases: the bijectors under test, each with non-trivial (non-identity) float64
+parameters, and the exercises' worked solutions."""
+
+import math
 
 import torch
 
@@ -64,3 +67,10 @@ def data_points(name, bijector, dim, n=16):
     if name in POSITIVE_CODOMAIN:
         return bijector(real_points(n, dim, seed=2))[0]
     return real_points(n, dim, seed=2)
+
+
+def run_solution(question):
+    """The answer an exercise's worked solution computes (its code, run on its own)."""
+    namespace = {"torch": torch, "math": math}
+    exec(question._solution, namespace)
+    return namespace["answer"]

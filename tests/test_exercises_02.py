@@ -8,6 +8,7 @@ import torch
 
 import nflesson as nf
 from nflesson import exercises
+from cases import run_solution
 
 QUESTIONS = exercises.lesson(2)
 
@@ -18,11 +19,6 @@ Z = (2.0 - B) / A
 LOG_P_Z = -0.5 * Z**2 - 0.5 * math.log(2 * math.pi)
 DATA = torch.tensor([0.3, 1.9, 2.4, 0.8, 1.1, 3.0], dtype=torch.float64)
 
-
-def run_solution(question):
-    namespace = {"torch": torch, "math": math}
-    exec(question._solution, namespace)
-    return namespace["answer"]
 
 
 def test_lesson_02_has_its_three_exercises():

@@ -6,17 +6,13 @@ import pytest
 import torch
 
 from nflesson import exercises
+from cases import run_solution
 
 QUESTIONS = exercises.lesson(3)
 W2 = torch.tensor([[1.0, 2.0], [0.0, 1.0]])  # exercise 2
 B2 = torch.tensor([1.0, -1.0])
 BASE = math.log(2 * math.pi) + 1  # exercise 3: entropy of the 2D standard normal
 
-
-def run_solution(question):
-    namespace = {"torch": torch, "math": math}
-    exec(question._solution, namespace)
-    return namespace["answer"]
 
 
 def test_lesson_03_has_its_three_exercises():

@@ -1,0 +1,91 @@
+"""Lesson 04's exercises: each checker accepts its solution and explains typical wrong answers."""
+
+import math
+
+import pytest
+import torch
+
+from nflesson import exercises
+from cases import run_solution
+
+QUESTIONS = exercises.lesson(4)
+LOG_DET = math.log(1 + (1 - math.tanh(0.6) ** 2) * 0.1)  # exercise 1
+RADIUS = (2.5 + math.sqrt(2.5**2 + 10)) / 2  # exercise 2
+
+
+
+def test_lesson_04_has_its_three_exercises():
+    assert sorted(QUESTIONS) == ["planar_log_det", "radial_radius", "reverse_kl"]
+
+
+@pytest.mark.parametrize("name", sorted(QUESTIONS))
+def test_the_solution_passes_and_is_praised(name):
+    feedback = QUESTIONS[name].check(run_solution(QUESTIONS[name]))
+    assert feedback.correct, feedback.message
+    assert feedback.message == QUESTIONS[name].praise
+
+
+@pytest.mark.parametrize("name, answer", [
+    ("planar_log_det", LOG_DET),
+    ("planar_log_det", torch.tensor(LOG_DET)),
+    ("radial_radius", RADIUS),
+    ("radial_radius", torch.tensor(RADIUS, dtype=torch.float64)),
+    ("reverse_kl", 0.18),
+])
+def test_other_correct_forms_pass(name, answer):
+    feedback = QUESTIONS[name].check(answer)
+    assert feedback.correct, feedback.message
+
+
+def test_the_planar_answer_matches_autograd():
+    w, u, b = torch.tensor([1.0, 2.0], dtype=torch.float64), torch.tensor([0.5, -0.2], dtype=torch.float64), 0.5
+
+    def f(z):
+        return z + u * torch.tanh(z @ w + b)
+
+    J = torch.autograd.functional.jacobian(f, torch.tensor([0.3, -0.1], dtype=torch.float64))
+    assert abs(torch.linalg.slogdet(J).logabsdet.item() - LOG_DET) < 1e-12
+
+
+def test_the_radius_inverts_the_radial_map():
+    alpha, beta = 0.5, 2.0
+    big_r = RADIUS * (alpha + RADIUS + beta) / (alpha + RADIUS)
+    assert abs(big_r - 5.0) < 1e-12
+
+
+WRONG = [
+    ("planar_log_det", math.exp(LOG_DET), "its logarithm"),
+    ("planar_log_det", -LOG_DET, "inverse map"),
+    ("planar_log_det", math.log(1.1), "h'(a) = 1 - tanh²(a) is missing"),
+    ("planar_log_det", math.log(1 + math.tanh(0.6) * 0.1), "uses tanh(a)"),
+    ("planar_log_det", math.log(1 + (1 - math.tanh(0.1) ** 2) * 0.1), "bias b = 0.5 is missing"),
+    ("planar_log_det", 0.5, "off by"),
+    ("planar_log_det", torch.ones(2), "single number"),
+    ("radial_radius", 5.0, "|x - z0|"),
+    ("radial_radius", (2.5 - math.sqrt(16.25)) / 2, "negative root"),
+    ("radial_radius", 5.0 * 7.5 / 5.5, "forward map"),
+    ("radial_radius", 3.0, "R - beta"),
+    ("radial_radius", 3.5, "off by"),
+    ("radial_radius", "3.27", "should be a number"),
+    ("reverse_kl", -1.90 - 2.08, "wrong sign for log Z"),
+    ("reverse_kl", -1.90, "the loss itself"),
+    ("reverse_kl", 1.90, "not -KL"),
+    ("reverse_kl", 2.08 + 1.90, "its own sign"),
+    ("reverse_kl", -0.5, "never negative"),
+    ("reverse_kl", 0.3, "off by"),
+]
+
+
+@pytest.mark.parametrize("name, answer, message", WRONG)
+def test_wrong_answers_get_specific_feedback(name, answer, message):
+    feedback = QUESTIONS[name].check(answer)
+    assert not feedback.correct
+    assert message in feedback.message, feedback.message
+
+
+@pytest.mark.parametrize("name", sorted(QUESTIONS))
+def test_unanswered_hint_and_solution(name):
+    question = QUESTIONS[name]
+    assert "no answer yet" in question.check(...).message
+    assert question.hint().data.startswith("**Hint.**")
+    assert "answer =" in question.solution().data
