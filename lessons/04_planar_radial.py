@@ -456,7 +456,7 @@ for name, target in energies.items():
         flows[name, K] = flow
         kl_table[name, K] = kl_estimate(flow, target)
 
-print(f"KL(q || p) in nats, on 5,000 fresh samples of each flow (± standard error)")
+print("KL(q || p) in nats, on 5,000 fresh samples of each flow (± standard error)")
 print("        " + "".join(f"K = {K:<12}" for K in LAYERS))
 for name in energies:
     print(f"{name:<8}" + "".join(f"{kl_table[name, K][0]:.3f} ± {kl_table[name, K][1]:.3f}   " for K in LAYERS))

@@ -5,7 +5,6 @@ Convention (as in torch.distributions): ``forward`` maps base -> data (sampling)
 image and ``log|det J|`` of the direction called, shape (batch,).
 """
 
-import torch
 from torch import nn
 
 from .checks import check_batch

@@ -16,10 +16,18 @@ ALL = [(n, name) for n in NUMBERS for name in exercises.lesson(n)]
 
 
 @pytest.mark.parametrize("number, name", ALL)
-def test_the_solution_passes(number, name):
+def test_the_solution_passes_and_is_praised(number, name):
     question = exercises.lesson(number)[name]
     feedback = question.check(run_solution(question))
     assert feedback.correct, feedback.message
+    assert feedback.message == question.praise
+
+
+@pytest.mark.parametrize("number, name", ALL)
+def test_hint_and_solution_show(number, name):
+    question = exercises.lesson(number)[name]
+    assert question.hint().data.startswith("**Hint.**")
+    assert "answer" in question.solution().data
 
 
 @pytest.mark.parametrize("number, name", ALL)

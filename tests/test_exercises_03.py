@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from nflesson import exercises
-from cases import run_solution
 
 QUESTIONS = exercises.lesson(3)
 W2 = torch.tensor([[1.0, 2.0], [0.0, 1.0]])  # exercise 2
@@ -17,13 +16,6 @@ BASE = math.log(2 * math.pi) + 1  # exercise 3: entropy of the 2D standard norma
 
 def test_lesson_03_has_its_three_exercises():
     assert sorted(QUESTIONS) == ["covariance", "entropy", "triangular"]
-
-
-@pytest.mark.parametrize("name", sorted(QUESTIONS))
-def test_the_solution_passes_and_is_praised(name):
-    feedback = QUESTIONS[name].check(run_solution(QUESTIONS[name]))
-    assert feedback.correct, feedback.message
-    assert feedback.message == QUESTIONS[name].praise
 
 
 @pytest.mark.parametrize("name, answer", [
@@ -75,11 +67,3 @@ def test_wrong_answers_get_specific_feedback(name, answer, message):
     feedback = QUESTIONS[name].check(answer)
     assert not feedback.correct
     assert message in feedback.message, feedback.message
-
-
-@pytest.mark.parametrize("name", sorted(QUESTIONS))
-def test_unanswered_hint_and_solution(name):
-    question = QUESTIONS[name]
-    assert "no answer yet" in question.check(...).message
-    assert question.hint().data.startswith("**Hint.**")
-    assert "answer =" in question.solution().data

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from nflesson import exercises
-from cases import run_solution
 
 QUESTIONS = exercises.lesson(4)
 LOG_DET = math.log(1 + (1 - math.tanh(0.6) ** 2) * 0.1)  # exercise 1
@@ -16,13 +15,6 @@ RADIUS = (2.5 + math.sqrt(2.5**2 + 10)) / 2  # exercise 2
 
 def test_lesson_04_has_its_three_exercises():
     assert sorted(QUESTIONS) == ["planar_log_det", "radial_radius", "reverse_kl"]
-
-
-@pytest.mark.parametrize("name", sorted(QUESTIONS))
-def test_the_solution_passes_and_is_praised(name):
-    feedback = QUESTIONS[name].check(run_solution(QUESTIONS[name]))
-    assert feedback.correct, feedback.message
-    assert feedback.message == QUESTIONS[name].praise
 
 
 @pytest.mark.parametrize("name, answer", [
@@ -81,11 +73,3 @@ def test_wrong_answers_get_specific_feedback(name, answer, message):
     feedback = QUESTIONS[name].check(answer)
     assert not feedback.correct
     assert message in feedback.message, feedback.message
-
-
-@pytest.mark.parametrize("name", sorted(QUESTIONS))
-def test_unanswered_hint_and_solution(name):
-    question = QUESTIONS[name]
-    assert "no answer yet" in question.check(...).message
-    assert question.hint().data.startswith("**Hint.**")
-    assert "answer =" in question.solution().data

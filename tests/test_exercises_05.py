@@ -18,13 +18,6 @@ def test_lesson_05_has_its_three_exercises():
     assert sorted(QUESTIONS) == ["inverse", "log_det", "parameters"]
 
 
-@pytest.mark.parametrize("name", sorted(QUESTIONS))
-def test_the_solution_passes_and_is_praised(name):
-    feedback = QUESTIONS[name].check(run_solution(QUESTIONS[name]))
-    assert feedback.correct, feedback.message
-    assert feedback.message == QUESTIONS[name].praise
-
-
 def test_the_parameter_count_is_the_package_s():
     layer = nf.AffineCoupling(6, mask="alternating", hidden=32)
     assert sum(p.numel() for p in layer.parameters()) == run_solution(QUESTIONS["parameters"])
@@ -82,11 +75,3 @@ def test_wrong_answers_get_specific_feedback(name, answer, message):
     feedback = QUESTIONS[name].check(answer)
     assert not feedback.correct
     assert message in feedback.message, feedback.message
-
-
-@pytest.mark.parametrize("name", sorted(QUESTIONS))
-def test_unanswered_hint_and_solution(name):
-    question = QUESTIONS[name]
-    assert "no answer yet" in question.check(...).message
-    assert question.hint().data.startswith("**Hint.**")
-    assert "answer =" in question.solution().data

@@ -9,7 +9,6 @@ import torch
 
 import nflesson as nf
 from nflesson import exercises, viz
-from cases import run_solution
 
 matplotlib.use("Agg")
 QUESTIONS = exercises.lesson(6)
@@ -20,13 +19,6 @@ LOG_DET = 0.5 + 0.3 * X1 - 0.2 * X1
 
 def test_lesson_06_has_its_three_exercises():
     assert sorted(QUESTIONS) == ["log_det", "passes", "zeros"]
-
-
-@pytest.mark.parametrize("name", sorted(QUESTIONS))
-def test_the_solution_passes_and_is_praised(name):
-    feedback = QUESTIONS[name].check(run_solution(QUESTIONS[name]))
-    assert feedback.correct, feedback.message
-    assert feedback.message == QUESTIONS[name].praise
 
 
 @pytest.mark.parametrize("name, answer", [

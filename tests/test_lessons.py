@@ -3,7 +3,6 @@ on GitHub, with solutions that match the exercises' and links that lead somewher
 them is nbval's job: pytest collects lessons/*.ipynb with --nbval-lax.)"""
 
 import json
-import pathlib
 import re
 
 import jupytext
