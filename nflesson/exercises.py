@@ -94,6 +94,15 @@ def _near(value, target, tolerance=1e-3):
     return value is not None and math.isfinite(value) and abs(value - target) < tolerance
 
 
+def known_mistake(value, mistakes, tolerance=1e-3):
+    """The message for the first typical wrong answer (a key of ``mistakes``) that ``value``
+    (a float from _as_float, or None) is near, else None."""
+    for wrong, message in mistakes.items():
+        if _near(value, wrong, tolerance):
+            return message
+    return None
+
+
 def lesson(number):
     """The exercises of lesson ``number``, by name (the dict LESSON_NN below)."""
     return globals()[f"LESSON_{number:02d}"]
@@ -115,10 +124,7 @@ def _rotation_log_det(answer):
         math.log(3.5): "scales multiply areas, they do not add: the area factor is 3 x 0.5",
         math.log(3): "the second coordinate is scaled too (by 0.5): the area factor is 3 x 0.5",
     }
-    for value, message in known_mistakes.items():
-        if _near(_as_float(answer), value):
-            return message
-    return check_number(answer, math.log(1.5), 1e-4, "log|det A|")
+    return known_mistake(_as_float(answer), known_mistakes) or check_number(answer, math.log(1.5), 1e-4, "log|det A|")
 
 
 def _sigmoid_density(answer):
@@ -405,10 +411,7 @@ def _l05_inverse(answer):
         (x1 - t) / s: "s is a log-scale: the scale is exp(s), so divide by exp(0.5), not by 0.5",
         x1 - t: "the scale is missing: after subtracting t, divide by exp(s(z_0))",
     }
-    for value, message in wrong.items():
-        if abs(got[1].item() - value) < 1e-3:
-            return message
-    return check_tensor(answer, expected, 1e-4, "z")
+    return known_mistake(got[1].item(), wrong) or check_tensor(answer, expected, 1e-4, "z")
 
 
 def _l05_parameters(answer):
@@ -499,9 +502,7 @@ def _l06_zero_entries(answer):
         16: "not every entry is zero: the diagonal holds exp(s_i) > 0, and below it x_i may depend on earlier z_j",
         0: "an unmasked network gives no zeros; an autoregressive layer forbids x_i from depending on later z_j",
     }
-    if count in known_mistakes:
-        return known_mistakes[count]
-    return check_number(answer, 6.0, 1e-9, "the number of zero entries")
+    return known_mistake(count, known_mistakes) or check_number(answer, 6.0, 1e-9, "the number of zero entries")
 
 
 def _l06_sampling_passes(answer):
@@ -514,9 +515,7 @@ def _l06_sampling_passes(answer):
         100: "100 = d² would be the cost with one pass per Jacobian entry; a pass fixes one coordinate of x",
         500: "that counts 10 passes per coordinate; one pass per coordinate and per layer is enough",
     }
-    if count in known_mistakes:
-        return known_mistakes[count]
-    return check_number(answer, 50.0, 1e-9, "the number of passes")
+    return known_mistake(count, known_mistakes) or check_number(answer, 50.0, 1e-9, "the number of passes")
 
 
 def _l06_log_det(answer):
