@@ -318,20 +318,16 @@ def _linear_covariance(answer):
 def _linear_entropy(answer):
     value = _as_float(answer)
     base, log_det = _L03_BASE_ENTROPY, math.log(3.0)
-    if _near(value, base):
-        return ("that is the entropy of the base N(0, I); the map multiplies areas by |det W| = 3, which "
-                "spreads the density out and adds log|det W| to the entropy")
-    if _near(value, base - log_det):
-        return "wrong sign: stretching areas by |det W| = 3 makes the density lower and the entropy higher"
-    if _near(value, base + 3.0):
-        return "that adds |det W| = 3 itself; the entropy changes by its logarithm"
-    if _near(value, base + 2 * log_det):
-        return "that adds log det(WᵀW) = 2 log|det W|; the entropy of a Gaussian has half of log det Σ"
-    if _near(value, log_det):
-        return "log|det W| is only the change; add the entropy of the 2D base N(0, I), log(2π) + 1"
-    if _near(value, base / 2 + log_det):
-        return "that uses the entropy of a 1D standard normal; the 2D one is twice that, log(2π) + 1"
-    return check_number(answer, base + log_det, 1e-4, "H(x)")
+    mistakes = {
+        base: ("that is the entropy of the base N(0, I); the map multiplies areas by |det W| = 3, which "
+               "spreads the density out and adds log|det W| to the entropy"),
+        base - log_det: "wrong sign: stretching areas by |det W| = 3 makes the density lower and the entropy higher",
+        base + 3.0: "that adds |det W| = 3 itself; the entropy changes by its logarithm",
+        base + 2 * log_det: "that adds log det(WᵀW) = 2 log|det W|; the entropy of a Gaussian has half of log det Σ",
+        log_det: "log|det W| is only the change; add the entropy of the 2D base N(0, I), log(2π) + 1",
+        base / 2 + log_det: "that uses the entropy of a 1D standard normal; the 2D one is twice that, log(2π) + 1",
+    }
+    return known_mistake(value, mistakes) or check_number(answer, base + log_det, 1e-4, "H(x)")
 
 
 LESSON_03 = {
@@ -617,14 +613,14 @@ def _l04_radial_radius(answer):
 def _l04_reverse_kl(answer):
     value = _as_float(answer)
     loss, log_z = -1.90, 2.08
-    if _near(value, loss - log_z):
-        return "wrong sign for log Z: the loss is KL - log Z, so KL = loss + log Z"
-    if _near(value, loss):
-        return "that is the loss itself; it is off from the KL by the constant log Z"
-    if _near(value, -loss):
-        return "the loss is KL - log Z, not -KL: add log Z to it"
-    if _near(value, log_z - loss):
-        return "the loss enters with its own sign: KL = loss + log Z"
+    mistake = known_mistake(value, {
+        loss - log_z: "wrong sign for log Z: the loss is KL - log Z, so KL = loss + log Z",
+        loss: "that is the loss itself; it is off from the KL by the constant log Z",
+        -loss: "the loss is KL - log Z, not -KL: add log Z to it",
+        log_z - loss: "the loss enters with its own sign: KL = loss + log Z",
+    })
+    if mistake:
+        return mistake
     if value is not None and value < 0:
         return "a KL divergence is never negative; check how the loss and log Z combine"
     return check_number(answer, loss + log_z, 1e-3, "KL(q || p)")
