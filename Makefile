@@ -27,9 +27,12 @@ test: $(STAMP)
 lessons: $(STAMP)
 	$(BIN)/python -m nflesson.course build
 
-# Time every lesson (and its peak memory); writes benchmarks/lessons.md.
+# Time every lesson (and its peak memory), then race nflesson's flows against zuko's;
+# writes benchmarks/lessons.md and benchmarks/compare.md (about 30 minutes on 2 cores).
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python benchmarks/lessons.py
+	$(BIN)/python benchmarks/compare.py
 
 # The student edition: solutions removed, outputs cleared, in student/ (git-ignored).
 student: $(STAMP)

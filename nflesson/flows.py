@@ -26,23 +26,27 @@ def radial(dim=2, layers=8):
     return Flow([Radial(dim) for _ in range(check_positive_int(layers, "layers"))])
 
 
+def _alternate(first, second, layers):
+    """``layers`` items alternating between first and second, ending with first: the layer
+    next to the data gets ``first`` (as in zuko's flows, whose transforms start at the data)."""
+    return [first if (layers - 1 - i) % 2 == 0 else second for i in range(check_positive_int(layers, "layers"))]
+
+
 def realnvp(dim=2, layers=8, hidden=64, additive=False):
-    """RealNVP: affine coupling layers whose masks alternate between the first half and the
-    second half, so that every coordinate gets transformed. ``additive=True`` gives NICE's
-    additive coupling layers, a volume-preserving flow (log-det 0); NICE itself ends with a
-    diagonal scaling, which you add as ``Flow([*flow.layers, Affine(dim)])``."""
-    check_positive_int(layers, "layers")
+    """RealNVP: affine coupling layers whose masks alternate between keeping the first half and
+    keeping the second half, so that every coordinate gets transformed; the layer next to the
+    data keeps the first half. ``additive=True`` gives NICE's additive coupling layers, a
+    volume-preserving flow (log-det 0); NICE itself ends with a diagonal scaling, which you add
+    as ``Flow([*flow.layers, Affine(dim)])``."""
     mask = coupling_mask(dim, "halves")
-    return Flow(
-        [AffineCoupling(dim, mask if i % 2 == 0 else ~mask, hidden, additive) for i in range(layers)]
-    )
+    return Flow([AffineCoupling(dim, m, hidden, additive) for m in _alternate(mask, ~mask, layers)])
 
 
 def _autoregressive_layers(dim, layers, hidden):
-    """MAF layers whose autoregressive order flips from layer to layer."""
-    check_positive_int(layers, "layers")
+    """MAF layers whose autoregressive order flips from layer to layer; the layer next to the
+    data uses the order 0, 1, ..., dim - 1."""
     order = torch.arange(check_positive_int(dim, "dim"))
-    return [MaskedAutoregressive(dim, hidden, order if i % 2 == 0 else order.flip(0)) for i in range(layers)]
+    return [MaskedAutoregressive(dim, hidden, o) for o in _alternate(order, order.flip(0), layers)]
 
 
 def maf(dim=2, layers=8, hidden=64):

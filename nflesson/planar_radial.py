@@ -43,14 +43,15 @@ class Planar(Bijector):
         m = F.softplus(wu + _SOFTPLUS_INV_ONE).clamp_min(1e-6) - 1
         return self.u + (m - wu) * self.w / (self.w @ self.w).clamp_min(1e-12)
 
-    def _log_abs_det(self, a, wu_hat):
-        return torch.log1p(wu_hat * (1 - torch.tanh(a) ** 2))
+    @staticmethod
+    def _log_abs_det(t, wu_hat):
+        """log(1 + (w.u_hat) tanh'(a)), from t = tanh(a) (tanh' = 1 - tanh^2)."""
+        return torch.log1p(wu_hat * (1 - t**2))
 
     def _forward(self, z):
         u_hat = self.u_hat()
-        a = z @ self.w + self.b
-        x = z + u_hat * torch.tanh(a).unsqueeze(-1)
-        return x, self._log_abs_det(a, self.w @ u_hat)
+        t = torch.tanh(z @ self.w + self.b)
+        return z + u_hat * t.unsqueeze(-1), self._log_abs_det(t, self.w @ u_hat)
 
     def _inverse(self, x):
         u_hat = self.u_hat()
@@ -60,10 +61,9 @@ class Planar(Bijector):
             a = self._solve(y.detach(), c.detach())
         # One Newton step with gradients on: exact at the root, and its derivative is the
         # implicit-function gradient, so maximum-likelihood training can use this inverse.
-        t = torch.tanh(a)
-        a = a - (a + c * t - y) / (1 + c * (1 - t**2))
-        z = x - u_hat * torch.tanh(a).unsqueeze(-1)
-        return z, -self._log_abs_det(a, c)
+        t0 = torch.tanh(a)
+        t = torch.tanh(a - (a + c * t0 - y) / (1 + c * (1 - t0**2)))
+        return x - u_hat * t.unsqueeze(-1), -self._log_abs_det(t, c)
 
     def _solve(self, y, c):
         """Solve a + c tanh(a) = y elementwise, for c >= -1 (the left side increases with a).
