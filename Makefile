@@ -14,7 +14,7 @@ TORCH_PIP_FLAGS ?=
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH_PIP_FLAGS) "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	touch $@
 
 lab: $(STAMP)
@@ -28,9 +28,8 @@ lessons: $(STAMP)
 	$(BIN)/python -m nflesson.course build
 
 # Time every lesson (and its peak memory), then race nflesson's flows against zuko's;
-# writes benchmarks/lessons.md and benchmarks/compare.md (about 30 minutes on 2 cores).
+# writes benchmarks/lessons.md and benchmarks/compare.md (about 1 hour on 2 cores).
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python benchmarks/lessons.py
 	$(BIN)/python benchmarks/compare.py
 

@@ -47,18 +47,18 @@ class Flow(Bijector):
         return D.Independent(D.Normal(self.base_loc, self.base_scale, validate_args=False), 1, validate_args=False)
 
     def _forward(self, z):
-        log_det = z.new_zeros(z.shape[0])
+        log_dets = []
         for layer in self.layers:
-            z, ld = layer._forward(z)
-            log_det = log_det + ld
-        return z, log_det
+            z, log_det = layer._forward(z)
+            log_dets.append(log_det)
+        return z, _total(log_dets, z)
 
     def _inverse(self, x):
-        log_det = x.new_zeros(x.shape[0])
+        log_dets = []
         for layer in reversed(self.layers):
-            x, ld = layer._inverse(x)
-            log_det = log_det + ld
-        return x, log_det
+            x, log_det = layer._inverse(x)
+            log_dets.append(log_det)
+        return x, _total(log_dets, x)
 
     def log_prob(self, x):
         """log p(x) = log p_base(f^{-1}(x)) + log|det J_{f^{-1}}(x)|, shape (batch,)."""
@@ -92,6 +92,14 @@ class Flow(Bijector):
     def as_distribution(self):
         """An equivalent torch.distributions.TransformedDistribution (log_prob, sample, rsample)."""
         return D.TransformedDistribution(self.base, [BijectorTransform(b) for b in self.layers])
+
+
+def _total(log_dets, points):
+    """The sum of the layers' log-dets: one stacked sum rather than a chain of additions, which
+    saves an operation per layer in both passes (deep planar flows feel it)."""
+    if not log_dets:
+        return points.new_zeros(points.shape[0])
+    return torch.stack(log_dets).sum(0)
 
 
 class BijectorTransform(D.Transform):

@@ -50,8 +50,8 @@ class Planar(Bijector):
 
     def _forward(self, z):
         u_hat = self.u_hat()
-        t = torch.tanh(z @ self.w + self.b)
-        return z + u_hat * t.unsqueeze(-1), self._log_abs_det(t, self.w @ u_hat)
+        t = torch.tanh(torch.addmv(self.b, z, self.w))  # tanh(z.w + b)
+        return torch.addr(z, t, u_hat), self._log_abs_det(t, self.w @ u_hat)  # z + t u_hat^T
 
     def _inverse(self, x):
         u_hat = self.u_hat()

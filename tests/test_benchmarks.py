@@ -1,0 +1,40 @@
+"""The benchmark scripts run and print their tables (tiny runs; no time is asserted)."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_script(*args):
+    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_compare_races_both_libraries_on_the_same_batches():
+    pytest.importorskip("zuko")
+    before = (BENCHMARKS / "compare.md").read_text()
+    out = run_script(BENCHMARKS / "compare.py", "--steps", "3", "--seeds", "0", "1", "--targets", "moons")
+    rows = [line for line in out.splitlines() if line.startswith(("| RealNVP |", "| MAF |"))]
+    assert len(rows) == 4  # each row printed as it finishes, then again in the table
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        ours_ms, zuko_ms, ratio = map(float, cells[2:5])
+        assert ratio == pytest.approx(ours_ms / zuko_ms, abs=0.01)
+        assert cells[7].endswith("]") and cells[8].endswith("]")  # mean [min, max] over the two seeds
+    assert "RealNVP 35,344 (nflesson) and 35,344 (zuko); MAF 36,896 (nflesson) and 36,896 (zuko)" in out
+    assert "Median step-time ratio nflesson/zuko:" in out
+    assert (BENCHMARKS / "compare.md").read_text() == before, "a short run must not overwrite the table"
+
+
+def test_lessons_benchmark_times_a_notebook(tmp_path):
+    lesson = tmp_path / "01_tiny.py"
+    lesson.write_text("# %%\nx = sum(range(10))\n")
+    out = run_script(BENCHMARKS / "lessons.py", lesson)
+    row = next(line for line in out.splitlines() if line.startswith("| 01_tiny |"))
+    seconds, mib = (float(c) for c in row.strip("|").split("|")[1:3])
+    assert 0 < seconds < 60 and 0 < mib < 1536 and row.endswith("| ok |")
