@@ -38,3 +38,9 @@ def test_lessons_benchmark_times_a_notebook(tmp_path):
     row = next(line for line in out.splitlines() if line.startswith("| 01_tiny |"))
     seconds, mib = (float(c) for c in row.strip("|").split("|")[1:3])
     assert 0 < seconds < 60 and 0 < mib < 1536 and row.endswith("| ok |")
+
+
+def test_profile_step_reports_the_optimizer_share():
+    out = run_script(BENCHMARKS / "profile_step.py", "maf")
+    assert "Self CPU time total" in out
+    assert "maf:" in out and "ms per step under the profiler, optimizer step" in out
