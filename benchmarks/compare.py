@@ -90,6 +90,16 @@ def run(target_name, flow_name, seed, steps):
     return [(1000 * statistics.median(t.times), *t.score(test, log_p)) for t in trainees]
 
 
+def verdict(ours, theirs):
+    """How nflesson's gaps compare with zuko's over the seeds: "ahead" (lower mean), "tied" (higher
+    mean, but by less than twice the standard error of the difference of the means), "behind"."""
+    difference = statistics.mean(ours) - statistics.mean(theirs)
+    if difference <= 0:
+        return "ahead"
+    error = (statistics.variance(ours) / len(ours) + statistics.variance(theirs) / len(theirs)) ** 0.5
+    return "tied" if difference < 2 * error else "behind"
+
+
 def spread(values, digits):
     """'mean [min, max]' of the values, or the value alone when there is one."""
     if len(values) == 1:
@@ -106,7 +116,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
     counts = {name: [parameter_count(make()) for make in makers] for name, makers in FLOWS.items()}
-    rows, ratios, ahead = [], [], 0
+    rows, ratios, verdicts = [], [], []
     for flow_name in args.flows:
         for target_name in args.targets:
             results = [run(target_name, flow_name, seed, args.steps) for seed in args.seeds]
@@ -115,11 +125,11 @@ def main():
             ours_nll, zuko_nll = [r[0][1] for r in results], [r[1][1] for r in results]
             ours_gap, zuko_gap = [r[0][2] for r in results], [r[1][2] for r in results]
             ratios.append(ours_ms / zuko_ms)
-            ahead += statistics.mean(ours_gap) <= statistics.mean(zuko_gap)
+            verdicts.append(verdict(ours_gap, zuko_gap) if len(results) > 1 else "one seed")
             rows.append(
                 f"| {flow_name} | {target_name} | {ours_ms:.2f} | {zuko_ms:.2f} | {ratios[-1]:.2f} "
                 f"| {statistics.mean(ours_nll):.3f} | {statistics.mean(zuko_nll):.3f} "
-                f"| {spread(ours_gap, 4)} | {spread(zuko_gap, 4)} |"
+                f"| {spread(ours_gap, 4)} | {spread(zuko_gap, 4)} | {verdicts[-1]} |"
             )
             print(rows[-1], flush=True)
     table = "\n".join([
@@ -132,12 +142,13 @@ def main():
                                    for name, (ours, theirs) in counts.items()) + ".",
         "",
         "| flow | target | nflesson ms/step | zuko ms/step | ratio | nflesson NLL | zuko NLL "
-        "| nflesson gap (nats) | zuko gap (nats) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| nflesson gap (nats) | zuko gap (nats) | nflesson's gap |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
         *rows,
         "",
-        f"Median step-time ratio nflesson/zuko: {statistics.median(ratios):.2f}. "
-        f"Mean gap of nflesson at or below zuko's in {ahead} of {len(rows)} rows.",
+        f"Median step-time ratio nflesson/zuko: {statistics.median(ratios):.2f}. nflesson's gap: "
+        + ", ".join(f"{name} in {verdicts.count(name)}" for name in dict.fromkeys(verdicts)) + f" of {len(rows)} rows "
+        "(tied: a higher mean gap, by less than twice the standard error of the difference over the seeds).",
     ])
     print(table)
     if all(getattr(args, name) == parser.get_default(name) for name in vars(args)):

@@ -26,8 +26,9 @@ def test_compare_races_both_libraries_on_the_same_batches():
         ours_ms, zuko_ms, ratio = map(float, cells[2:5])
         assert ratio == pytest.approx(ours_ms / zuko_ms, abs=0.01)
         assert cells[7].endswith("]") and cells[8].endswith("]")  # mean [min, max] over the two seeds
+        assert cells[9] in ("ahead", "tied", "behind")
     assert "RealNVP 35,344 (nflesson) and 35,344 (zuko); MAF 36,896 (nflesson) and 36,896 (zuko)" in out
-    assert "Median step-time ratio nflesson/zuko:" in out
+    assert "Median step-time ratio nflesson/zuko:" in out and "of 2 rows" in out
     assert (BENCHMARKS / "compare.md").read_text() == before, "a short run must not overwrite the table"
 
 
