@@ -165,3 +165,18 @@ def test_realnvp_masks_alternate_and_need_two_dimensions():
     assert masks == [[True, True, False, False], [False, False, True, True], [True, True, False, False]]
     with pytest.raises(ValueError, match="dim >= 2"):
         nf.flows.realnvp(1)
+
+
+def test_alternation_counts_from_the_data_side_as_in_zuko():
+    """The last layer (next to the data) keeps the first half / uses the order 0, 1, ..., d - 1."""
+    realnvp, maf = nf.flows.realnvp(2, layers=4), nf.flows.maf(3, layers=4)
+    assert [layer.mask.tolist() for layer in realnvp.layers] == [[False, True], [True, False]] * 2
+    assert [layer.made.degrees.tolist() for layer in maf.layers] == [[3, 2, 1], [1, 2, 3]] * 2
+    assert "mask=[1, 0], affine" in repr(realnvp.layers[-1])
+
+
+def test_a_flow_without_layers_is_its_base():
+    flow, x = nf.Flow([], dim=2), torch.randn(5, 2)
+    z, log_det = flow.inverse(x)
+    assert torch.equal(z, x) and torch.equal(log_det, torch.zeros(5))
+    assert torch.allclose(flow.log_prob(x), flow.base.log_prob(x))
