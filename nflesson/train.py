@@ -45,13 +45,10 @@ class History:
         the model density, the loss (``reference``: a horizontal line on it, e.g. the target's
         entropy). Frames are blitted from one matplotlib figure (only the moving artists are
         redrawn) and written by Pillow, as matplotlib's PillowWriter does. Returns ``path``."""
-        from .viz import SnapshotFigure
+        from .viz import SnapshotFigure, write_gif
 
         frame = SnapshotFigure(self, reference, figsize=figsize, dpi=dpi)
-        images = [frame.render(k) for k in range(len(self.snapshots))]
-        durations = [1000 // fps] * (len(images) - 1) + [1500]  # rest on the last frame
-        images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
-        return path
+        return write_gif([frame.render(k) for k in range(len(self.snapshots))], path, fps)
 
 
 def fit(flow, data, steps=1000, batch_size=256, lr=3e-3, snapshot_every=None, seed=0, progress=True,

@@ -8,8 +8,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from PIL import Image
+
+from .checks import check_batch, check_positive_int
+from .flow import Flow
 
 TARGET_COLOR = "#4c72b0"
 MODEL_COLOR = "#dd8452"
@@ -163,7 +167,46 @@ def plot_loss(losses, ax=None, reference=None, reference_label="entropy of the t
     return fig
 
 
-class SnapshotFigure:
+class _BlittedFigure:
+    """A figure drawn in full once, then updated frame by frame by redrawing only the artists
+    that ``show(frame)`` changes over a saved background (blitting): fast enough for widgets
+    and GIFs. Subclasses build ``self.fig``, then call ``_freeze(first_frame)``."""
+
+    def _freeze(self, frame):
+        fig = self.fig
+        changing = self.show(frame)
+        fig.set_layout_engine("constrained")
+        fig.canvas.draw()  # lay out with every artist in place (titles included)
+        fig.set_layout_engine("none")  # then freeze the layout: later frames only move data
+        for artist in changing:  # the background is everything that never changes
+            artist.set_visible(False)
+        fig.canvas.draw()
+        self.background = fig.canvas.copy_from_bbox(fig.bbox)
+        for artist in changing:
+            artist.set_visible(True)
+
+    def render(self, frame):
+        """Frame ``frame`` as a PIL image, redrawing only what changes."""
+        canvas = self.fig.canvas
+        changed = self.show(frame)
+        canvas.restore_region(self.background)
+        for artist in changed:
+            (artist.axes or self.fig).draw_artist(artist)
+        return Image.frombuffer("RGBA", canvas.get_width_height(), bytes(canvas.buffer_rgba()), "raw", "RGBA", 0, 1)
+
+
+def write_gif(images, path, fps=8, first=None, last=1500):
+    """Write PIL images as an endlessly looping GIF (as matplotlib's PillowWriter does), each
+    shown 1/fps s, the first for ``first`` ms (default: like the others) and the last for
+    ``last`` ms, so the animation rests on its result. Returns ``path``."""
+    durations = [1000 // fps] * len(images)
+    durations[0] = first or durations[0]
+    durations[-1] = last
+    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
+    return path
+
+
+class SnapshotFigure(_BlittedFigure):
     """One frame of a training run in three panels (target vs model samples, model density,
     loss so far), drawn once and then updated in place by ``show(index)``: cheap enough to
     scrub through in a widget or to render as GIF frames. ``reference`` draws a horizontal line
@@ -216,15 +259,7 @@ class SnapshotFigure:
             ax_loss.legend(fontsize=8, loc="upper right")
         (self.loss_line,) = ax_loss.plot([], [], color=MODEL_COLOR, lw=1)
         (self.marker,) = ax_loss.plot([], [], "o", color="k")
-        fig.set_layout_engine("constrained")
-        changing = self.show(0)
-        for artist in changing:  # the background is everything that never changes
-            artist.set_visible(False)
-        fig.canvas.draw()
-        fig.set_layout_engine("none")  # freeze the layout: later frames only move data
-        self.background = fig.canvas.copy_from_bbox(fig.bbox)
-        for artist in changing:
-            artist.set_visible(True)
+        self._freeze(0)
 
     def _max_1d_density(self):
         peaks = [s.log_density.exp().max().item() for s in self.history.snapshots]
@@ -254,14 +289,209 @@ class SnapshotFigure:
         return changed + [self.loss_line, self.marker, self.axes[2].title]
 
 
-    def render(self, index):
-        """Snapshot ``index`` as a PIL image, redrawing only what changes (blitting)."""
-        canvas = self.fig.canvas
-        changed = self.show(index)
-        canvas.restore_region(self.background)
-        for artist in changed:
-            artist.axes.draw_artist(artist)
-        return Image.frombuffer("RGBA", canvas.get_width_height(), bytes(canvas.buffer_rgba()), "raw", "RGBA", 0, 1)
+def layer_times(layers, frames):
+    """``frames`` layer times from 0 (the base) to ``layers`` (the data), evenly spread and eased
+    within each layer by the smoothstep s -> 3s^2 - 2s^3, so that the points slow down at every
+    layer's output and each layer's move can be told apart."""
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
+        raise ValueError(f"frames must be an integer >= 2 (the first frame is the base, the last the data), "
+                         f"got {frames!r}")
+    t = np.linspace(0.0, layers, frames)
+    k = np.minimum(np.floor(t), layers - 1)
+    s = t - k
+    return k + s * s * (3 - 2 * s)
+
+
+def _between(stages, t):
+    """Stage values (a sequence indexed by layer) at layer time t: stage k at t = k, and on the
+    straight segment from stage k to stage k + 1 in between."""
+    k = min(int(math.floor(t)), len(stages) - 2)
+    s = t - k
+    return (1 - s) * stages[k] + s * stages[k + 1]
+
+
+def _stage_name(t, layers):
+    if t <= 0:
+        return "the base"
+    if t >= layers:
+        return f"the data: all {layers} layers applied"
+    return f"layer {math.ceil(t)} of {layers} at work"
+
+
+class TransformationFigure(_BlittedFigure):
+    """The learned transformation of a trained 1D or 2D ``flow`` at any layer time t in [0, K]
+    (K = its number of layers): t = k shows the points after layer k, and between two layers
+    each point moves on the straight segment from one layer's output to the next.
+
+    2D: ``n_points`` base samples, coloured by where they start in the base, and a grid of
+    lines drawn on the base, carried to the data. ``density=True`` adds the density after
+    each layer (each scaled to its own peak; blended between layers), and ``data`` (an
+    (n, 2) tensor) adds the way back: those points carried to the base through the inverses.
+    1D: the density of the points at time t, exact along the interpolated map
+    x_t(z) (p_t(x_t(z)) = p_base(z) / |dx_t/dz|), over a strip of the points themselves with
+    the images of the base's quantile lines z = -2, -1.5, ..., 2. ``show(t)``/``render(t)``
+    move everything to time t; the base noise is drawn with ``seed``, the global random state
+    is left alone.
+    """
+
+    def __init__(self, flow, n_points=800, seed=0, bounds=None, density=False, data=None, lines=13,
+                 figsize=None, dpi=72):
+        if not isinstance(flow, Flow):
+            raise ValueError(f"the learned transformation is drawn for a nflesson.Flow, got {type(flow).__name__}")
+        if flow.dim not in (1, 2):
+            raise ValueError(f"the learned transformation is drawn for flows of dim 1 or 2, got dim = {flow.dim}")
+        self.layers = len(flow.layers)
+        if self.layers == 0:
+            raise ValueError("this flow has no layers: there is no transformation to draw")
+        check_positive_int(n_points, "n_points")
+        check_positive_int(lines, "lines")
+        dtype = flow.base_loc.dtype
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(seed)
+            base = flow.base.sample((n_points,)).to(dtype)
+            jitter = torch.rand(n_points, dtype=dtype)
+        self.flow, self.one_d = flow, flow.dim == 1
+        self.points_trace = [p.numpy() for p in flow.trace(base)]
+        self.back_trace = None
+        if data is not None:
+            data = check_batch(data, flow.dim, "data").to(dtype)
+            self.back_trace = [p.numpy() for p in flow.trace(data, inverse=True)]
+        panels = 1 + (density and not self.one_d) + (data is not None)
+        self.fig = fig = agg_figure(figsize or (3.4 * panels + (0.8 if self.one_d else 0.0), 3.5), dpi)
+        axes = list(np.atleast_1d(fig.subplots(1, panels)))
+        self.title = fig.suptitle("", fontsize=11)
+        self.density_image = self.back_points = None
+        if self.one_d:
+            self._setup_1d(axes, base, jitter, bounds)
+        else:
+            self._setup_2d(axes, base, bounds, density, lines)
+        if self.back_trace is not None:
+            ax = axes[-1]
+            colors = position_colors((data - data.mean(0)) / data.std(0)) if not self.one_d else _line_colors(data)
+            start = self.back_trace[0]
+            if self.one_d:  # a strip of its own, as tall as the other panel's
+                self.back_strip = np.resize(self.strip, len(start))
+            offsets = np.c_[start, self.back_strip] if self.one_d else start
+            self.back_points = ax.scatter(offsets[:, 0], offsets[:, 1], s=4, c=colors[: len(start)], linewidths=0)
+            ax.set(xlim=self.bounds[0], ylim=axes[0].get_ylim(), title="the way back: data → base")
+            if self.one_d:
+                ax.set_yticks([])
+        self._freeze(0.0)
+
+    def _setup_2d(self, axes, base, bounds, density, lines):
+        ticks = torch.linspace(-3, 3, lines, dtype=base.dtype)
+        along = torch.linspace(-3, 3, 60, dtype=base.dtype)
+        horizontal = torch.stack(torch.broadcast_tensors(along[None, :], ticks[:, None]), -1)
+        grid = torch.cat([horizontal, horizontal.flip(-1)])  # (2 lines, 60, 2): rows, then columns
+        self.line_shape = grid.shape
+        self.lines_trace = [p.numpy().reshape(self.line_shape) for p in self.flow.trace(grid.reshape(-1, 2))]
+        self.bounds = bounds or self._quantile_bounds()
+        ax = axes[0]
+        self.grid_lines = LineCollection(self.lines_trace[0], colors="0.55", linewidths=0.5, alpha=0.7)
+        ax.add_collection(self.grid_lines)
+        start = self.points_trace[0]
+        self.points = ax.scatter(start[:, 0], start[:, 1], s=4, c=position_colors(base), linewidths=0)
+        ax.set(xlim=self.bounds[0], ylim=self.bounds[1], title="base → data")
+        if density:
+            self.densities = self._densities(axes[1])
+
+    @torch.no_grad()
+    def _densities(self, ax, size=90):
+        """The density after each layer on a grid, each scaled to its own peak."""
+        _, points = grid_points(self.bounds, size, dtype=self.flow.base_loc.dtype)
+        stages = []
+        for k in range(self.layers + 1):
+            partial = Flow(list(self.flow.layers[:k]), dim=self.flow.dim, base=self.flow.custom_base)
+            values = partial.log_prob(points).exp().reshape(size, size).numpy()
+            stages.append(values / max(values.max(), 1e-300))
+        (x0, x1), (y0, y1) = self.bounds
+        self.density_image = ax.imshow(stages[0], origin="lower", extent=(x0, x1, y0, y1), cmap=DENSITY_CMAP,
+                                       aspect="auto", interpolation="bilinear", vmin=0, vmax=1)
+        ax.set(xlim=self.bounds[0], ylim=self.bounds[1], title="density (scaled to its peak)")
+        return stages
+
+    def _setup_1d(self, axes, base, jitter, bounds):
+        flow = self.flow
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(1)
+            many = flow.base.sample((20_000,))[:, 0].to(base.dtype)
+        z = torch.quantile(many, torch.linspace(0.0005, 0.9995, 1200, dtype=base.dtype)).unsqueeze(-1)
+        log_p = flow.base.log_prob(z).numpy()
+        xs, slopes, log_det = [z[:, 0].numpy()], [np.ones(len(z))], torch.zeros(len(z), dtype=z.dtype)
+        with torch.no_grad():
+            for layer in flow.layers:
+                z, step = layer(z)
+                log_det = log_det + step
+                sign = np.sign(np.gradient(z[:, 0].numpy()))  # which way the map runs at each point
+                xs.append(z[:, 0].numpy())
+                slopes.append(sign * log_det.exp().numpy())
+        self.curve_x, self.curve_slopes, self.log_p_base = xs, slopes, log_p
+        self.bounds = bounds or self._quantile_bounds()
+        peak = max(float(np.max(np.exp(log_p) / np.abs(s))) for s in slopes)
+        top = 1.2 * peak
+        self.strip = (-0.06 - 0.2 * jitter.numpy()) * top
+        quantiles = torch.linspace(-2, 2, 9, dtype=base.dtype).unsqueeze(-1)
+        self.ticks_trace = [q[:, 0].numpy() for q in flow.trace(quantiles)]
+        ax = axes[0]
+        (self.density_line,) = ax.plot([], [], color=MODEL_COLOR, lw=2)
+        self.grid_lines = LineCollection([], colors="0.4", linewidths=0.8)
+        ax.add_collection(self.grid_lines)
+        self.points = ax.scatter(self.points_trace[0][:, 0], self.strip, s=4, c=_line_colors(base), linewidths=0)
+        ax.axhline(0, color="0.7", lw=0.8)
+        ax.set(xlim=self.bounds[0], ylim=(-0.3 * top, top), title="base → data: the density on a line",
+               xlabel="x", yticks=[])
+
+    def _quantile_bounds(self, margin=0.12):
+        """Bounds that hold the middle 99% of the points at every stage, padded by ``margin``."""
+        traces = self.points_trace + (self.back_trace or [])
+        everything = np.concatenate(traces)
+        lo, hi = np.quantile(everything, 0.005, axis=0), np.quantile(everything, 0.995, axis=0)
+        pad = (hi - lo) * margin
+        return tuple((float(a - p), float(b + p)) for a, b, p in zip(lo, hi, pad))
+
+    def show(self, t):
+        """Move everything to layer time ``t`` (0 = the base, K = the data); returns the changed
+        artists."""
+        t = float(np.clip(t, 0.0, self.layers))
+        changed = [self.points, self.grid_lines, self.title]
+        if self.one_d:
+            x = _between(self.points_trace, t)[:, 0]
+            self.points.set_offsets(np.c_[x, self.strip])
+            curve_x = _between(self.curve_x, t)
+            density = np.exp(self.log_p_base) / np.maximum(np.abs(_between(self.curve_slopes, t)), 1e-300)
+            self.density_line.set_data(curve_x, density)
+            bottom = self.strip.min()
+            self.grid_lines.set_segments([[(v, bottom), (v, 0.0)] for v in _between(self.ticks_trace, t)])
+            changed.append(self.density_line)
+        else:
+            self.points.set_offsets(_between(self.points_trace, t))
+            self.grid_lines.set_segments(_between(self.lines_trace, t))
+            if self.density_image is not None:
+                self.density_image.set_data(_between(self.densities, t))
+                changed.append(self.density_image)
+        if self.back_points is not None:
+            back = _between(self.back_trace, t)
+            self.back_points.set_offsets(np.c_[back[:, 0], self.back_strip] if self.one_d else back)
+            changed.append(self.back_points)
+        self.title.set_text(f"{_stage_name(t, self.layers)}   (t = {t:.2f})")
+        return changed
+
+
+def _line_colors(points):
+    """Colours for 1D points by their rank (blue: left, red: right), to follow them along a line."""
+    ranks = points[:, 0].argsort().argsort().numpy() / max(len(points) - 1, 1)
+    return plt.get_cmap("coolwarm")(ranks)
+
+
+def save_transformation_gif(flow, path, frames=48, fps=12, **options):
+    """Write the learned transformation of a trained 1D or 2D ``flow`` as a looping GIF:
+    ``frames`` frames from the base (first frame) to the data (last frame, where it rests),
+    layer by layer with eased in-between frames (``layer_times``); ``options`` go to
+    ``TransformationFigure`` (n_points, seed, bounds, density=True, data=... for the way back,
+    lines, figsize, dpi). Returns ``path``."""
+    figure = TransformationFigure(flow, **options)
+    images = [figure.render(t) for t in layer_times(figure.layers, frames)]
+    return write_gif(images, path, fps, first=800, last=2500)
 
 
 def plot_made(made, ax=None, title=None):

@@ -109,6 +109,44 @@ class TrainingPlayer(widgets.VBox):
         return _with_picture(super()._repr_mimebundle_(**kwargs), buffer, "training player")
 
 
+class TransformationPlayer(widgets.VBox):
+    """A trained flow's learned transformation (``viz.TransformationFigure``: base samples and a
+    grid carried to the data, layer by layer) under a Play button and a slider over layer time
+    t: 0 is the base, K (the number of layers) the data, fractional values lie between two
+    layers. Play runs through ``frames`` eased times from the base to the data; the player
+    starts on the data. ``options`` go to the figure (density=True, data=..., n_points, ...)."""
+
+    def __init__(self, flow, frames=48, interval=80, **options):
+        self.frame = viz.TransformationFigure(flow, **options)
+        layers = self.frame.layers
+        self.times = viz.layer_times(layers, frames)
+        self.play = widgets.Play(min=0, max=frames - 1, value=frames - 1, step=1, interval=interval,
+                                 description="play")
+        self.slider = widgets.FloatSlider(min=0.0, max=float(layers), value=float(layers), step=0.01,
+                                          description="layer time", readout_format=".2f", continuous_update=True)
+        self.play.observe(self._follow_play, names="value")
+        self.image = widgets.Image(format="png")
+        self.output = widgets.Output()  # where errors are shown
+        self.error = None
+        self.slider.observe(self._update, names="value")
+        super().__init__([widgets.HBox([self.play, self.slider]), self.image, self.output])
+        self._update()
+
+    def _follow_play(self, change):
+        self.slider.value = float(self.times[change["new"]])
+
+    def _update(self, *_):
+        with _errors_shown_in(self):
+            buffer = io.BytesIO()
+            self.frame.render(self.slider.value).save(buffer, format="png")
+            self.image.value = buffer.getvalue()
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live player, plus a PNG of the frame on show for pages without a kernel."""
+        return _with_picture(super()._repr_mimebundle_(**kwargs), io.BytesIO(self.image.value),
+                             "learned transformation player")
+
+
 class Explorer(_Figure):
     """Sliders (any ipywidgets value widgets, given by keyword) that call
     ``draw(fig, **values)`` on a cleared figure whenever one of them moves."""
