@@ -9,6 +9,7 @@ from .elementwise import ActNorm, Affine, Exp, Sigmoid
 from .flow import Flow
 from .linear import Linear, LULinear, Permute
 from .planar_radial import Planar, Radial
+from .spline import RationalQuadraticSpline
 
 __all__ = [
     "ActNorm", "Affine", "AffineCoupling", "Bijector", "Exp", "Flow", "Inverse", "Linear",
