@@ -9,10 +9,11 @@ from .elementwise import ActNorm, Affine, Exp, Sigmoid
 from .flow import Flow
 from .linear import Linear, LULinear, Permute
 from .planar_radial import Planar, Radial
-from .spline import RationalQuadraticSpline
+from .spline import RationalQuadraticSpline, SplineAutoregressive, SplineCoupling
 
 __all__ = [
     "ActNorm", "Affine", "AffineCoupling", "Bijector", "Exp", "Flow", "Inverse", "Linear",
-    "LULinear", "MADE", "MaskedAutoregressive", "Permute", "Planar", "Radial", "Sigmoid",
+    "LULinear", "MADE", "MaskedAutoregressive", "Permute", "Planar", "Radial", "RationalQuadraticSpline",
+    "Sigmoid", "SplineAutoregressive", "SplineCoupling",
     "History", "data", "fit", "fit_reverse_kl", "flows", "train",
 ]

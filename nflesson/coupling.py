@@ -51,21 +51,16 @@ def coupling_mask(dim, mask):
     return mask
 
 
-class AffineCoupling(Bijector):
-    """x_kept = z_kept, x_changed = z_changed * exp(s(z_kept)) + t(z_kept);
-    log|det J| = sum(s). With ``additive=True`` s = 0 (NICE: volume preserving).
+class Coupling(Bijector):
+    """What every coupling layer shares: the mask, a conditioner MLP from the kept coordinates
+    to ``per_coordinate`` numbers for each changed coordinate, and the split and join of a
+    point into its kept and changed parts. Subclasses transform the changed part."""
 
-    The log-scale is bounded, s = soft_clamp(raw, max_log_scale). The conditioner is a
-    two-hidden-layer MLP.
-    """
-
-    def __init__(self, dim=2, mask=None, hidden=64, additive=False, max_log_scale=3.0):
+    def __init__(self, dim, mask, hidden, per_coordinate):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
         check_positive_int(hidden, "hidden")
         mask = coupling_mask(dim, mask)
-        self.additive = additive
-        self.max_log_scale = check_positive(max_log_scale, "max_log_scale")
         self.register_buffer("mask", mask)
         kept, changed = mask.nonzero().flatten(), (~mask).nonzero().flatten()
         self.register_buffer("kept", kept)
@@ -75,15 +70,7 @@ class AffineCoupling(Bijector):
         # split and joined with slices, which cost less than gathers in both passes.
         n_kept = len(kept)
         self.block = "first" if mask[:n_kept].all() else "last" if mask[-n_kept:].all() else None
-        per_coordinate = 1 if additive else 2
         self.conditioner = mlp(len(kept), hidden, per_coordinate * len(changed))
-
-    def _shift_log_scale(self, kept):
-        out = self.conditioner(kept)
-        if self.additive:
-            return out, None
-        shift, raw = out.chunk(2, dim=-1)
-        return shift, soft_clamp(raw, self.max_log_scale)
 
     def _split(self, z):
         """(kept, changed) parts of z."""
@@ -101,6 +88,27 @@ class AffineCoupling(Bijector):
         if self.block == "last":
             return torch.cat([changed, kept], -1)
         return torch.cat([kept, changed], -1)[:, self.unshuffle]
+
+
+class AffineCoupling(Coupling):
+    """x_kept = z_kept, x_changed = z_changed * exp(s(z_kept)) + t(z_kept);
+    log|det J| = sum(s). With ``additive=True`` s = 0 (NICE: volume preserving).
+
+    The log-scale is bounded, s = soft_clamp(raw, max_log_scale). The conditioner is a
+    two-hidden-layer MLP.
+    """
+
+    def __init__(self, dim=2, mask=None, hidden=64, additive=False, max_log_scale=3.0):
+        super().__init__(dim, mask, hidden, 1 if additive else 2)
+        self.additive = additive
+        self.max_log_scale = check_positive(max_log_scale, "max_log_scale")
+
+    def _shift_log_scale(self, kept):
+        out = self.conditioner(kept)
+        if self.additive:
+            return out, None
+        shift, raw = out.chunk(2, dim=-1)
+        return shift, soft_clamp(raw, self.max_log_scale)
 
     def _forward(self, z):
         kept, changed = self._split(z)

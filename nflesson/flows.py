@@ -9,6 +9,7 @@ from .coupling import AffineCoupling, coupling_mask
 from .flow import Flow
 from .linear import Linear
 from .planar_radial import Planar, Radial
+from .spline import SplineAutoregressive, SplineCoupling
 
 
 def linear(dim=2, layers=1):
@@ -58,3 +59,15 @@ def iaf(dim=2, layers=8, hidden=64):
     """Inverse autoregressive flow: sampling (and sample_and_log_prob) in one pass per layer,
     scoring new points in dim passes. The flow of choice for variational inference."""
     return Flow([Inverse(layer) for layer in _autoregressive_layers(dim, layers, hidden)])
+
+
+def nsf(dim=2, layers=4, hidden=64, bins=8, bound=4.0, autoregressive=False):
+    """Neural spline flow (Durkan et al., 2019): spline coupling layers whose masks alternate as
+    in ``realnvp``, or with ``autoregressive=True`` spline autoregressive layers whose orders
+    flip as in ``maf`` (one pass to score, dim passes to sample). Each changed coordinate goes
+    through a monotone rational-quadratic spline with ``bins`` bins on [-bound, bound]."""
+    if autoregressive:
+        order = torch.arange(check_positive_int(dim, "dim"))
+        return Flow([SplineAutoregressive(dim, hidden, bins, bound, o) for o in _alternate(order, order.flip(0), layers)])
+    mask = coupling_mask(dim, "halves")
+    return Flow([SplineCoupling(dim, m, hidden, bins, bound) for m in _alternate(mask, ~mask, layers)])

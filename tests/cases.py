@@ -50,6 +50,11 @@ CASES = {
     "maf_order": (lambda: nf.MaskedAutoregressive(3, hidden=8, order=[2, 0, 1]), 3),
     "maf_1d": (lambda: nf.MaskedAutoregressive(1, hidden=8), 1),
     "iaf": (lambda: nf.Inverse(nf.MaskedAutoregressive(3, hidden=8)), 3),
+    "spline": (lambda: nf.RationalQuadraticSpline(3, bins=5, bound=2.0), 3),
+    "spline_coupling": (lambda: nf.SplineCoupling(4, "halves", hidden=8, bins=4, bound=2.0), 4),
+    "spline_coupling_alternating": (lambda: nf.SplineCoupling(5, "alternating", hidden=8, bins=3, bound=2.5), 5),
+    "spline_autoregressive": (lambda: nf.SplineAutoregressive(3, hidden=8, bins=4, bound=2.0), 3),
+    "spline_autoregressive_order": (lambda: nf.SplineAutoregressive(3, hidden=8, bins=4, bound=2.0, order=[2, 0, 1]), 3),
     "flow": (lambda: nf.Flow([nf.ActNorm(2), nf.Planar(2), nf.AffineCoupling(2, hidden=8), nf.Radial(2)]), 2),
 }
 

@@ -88,7 +88,8 @@ def test_exp_log_det_at_large_input_is_finite():
     assert torch.isfinite(nf.Exp()(torch.tensor([[1e3, -1e3]], dtype=torch.float64))[1]).all()
 
 
-@pytest.mark.parametrize("name", ["coupling_halves", "coupling_alternating", "coupling_custom_mask", "coupling_additive"])
+@pytest.mark.parametrize("name", ["coupling_halves", "coupling_alternating", "coupling_custom_mask", "coupling_additive",
+                                  "spline_coupling", "spline_coupling_alternating"])
 def test_coupling_jacobian_is_triangular(name):
     b, dim = make(name)
     kept, changed = b.mask, ~b.mask
@@ -101,7 +102,7 @@ def test_coupling_jacobian_is_triangular(name):
         assert jac[changed][:, kept].abs().max() > 0
 
 
-@pytest.mark.parametrize("name", ["maf", "maf_order", "iaf"])
+@pytest.mark.parametrize("name", ["maf", "maf_order", "iaf", "spline_autoregressive", "spline_autoregressive_order"])
 def test_autoregressive_jacobian_is_triangular_in_its_order(name):
     b, dim = make(name)
     made = (b.bijector if isinstance(b, nf.Inverse) else b).made

@@ -17,6 +17,8 @@ FACTORIES_2D = {
     "nice": lambda: nf.flows.realnvp(2, layers=4, hidden=16, additive=True),
     "maf": lambda: nf.flows.maf(2, layers=4, hidden=16),
     "iaf": lambda: nf.flows.iaf(2, layers=4, hidden=16),
+    "nsf": lambda: nf.flows.nsf(2, layers=4, hidden=16, bins=6, bound=3.0),
+    "nsf_autoregressive": lambda: nf.flows.nsf(2, layers=4, hidden=16, bins=6, bound=3.0, autoregressive=True),
 }
 
 
@@ -46,6 +48,7 @@ def test_2d_density_integrates_to_one(name):
     (lambda: nf.flows.planar(1, layers=3), -12, 12),
     (lambda: nf.flows.radial(1, layers=3), -12, 12),
     (lambda: nf.flows.maf(1, layers=2, hidden=8), -12, 12),
+    (lambda: nf.Flow([nf.RationalQuadraticSpline(1, bins=6, bound=3.0), nf.Affine(1)]), -12, 12),
     (lambda: nf.Flow([nf.Affine(1), nf.Sigmoid()]), 0, 1),
 ])
 def test_1d_density_integrates_to_one(flow, lo, hi):

@@ -124,3 +124,28 @@ def test_the_bijector_sums_one_spline_per_coordinate():
 def test_bad_arguments_say_what_is_wrong(kwargs, message):
     with pytest.raises(ValueError, match=message):
         nf.RationalQuadraticSpline(**kwargs)
+
+
+def test_nsf_factory_alternates_and_starts_as_the_identity():
+    coupling = nf.flows.nsf(2)
+    assert [type(b).__name__ for b in coupling.layers] == ["SplineCoupling"] * 4
+    assert [b.mask.tolist() for b in coupling.layers][-2:] == [[False, True], [True, False]]
+    autoregressive = nf.flows.nsf(3, layers=3, hidden=16, bins=5, autoregressive=True)
+    assert [b.made.degrees.tolist() for b in autoregressive.layers] == [[1, 2, 3], [3, 2, 1], [1, 2, 3]]
+    z = torch.randn(20, 2)
+    for flow in (coupling, nf.flows.nsf(2, autoregressive=True)):
+        x, log_det = flow(z)
+        assert torch.allclose(x, z, atol=1e-6) and log_det.abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("constructor, message", [
+    (lambda: nf.SplineCoupling(1), "needs dim >= 2"),
+    (lambda: nf.SplineCoupling(2, bins=0), "bins must be"),
+    (lambda: nf.SplineCoupling(2, bound=0.0), "bound must be > 0"),
+    (lambda: nf.SplineAutoregressive(2, hidden=0), "hidden must be"),
+    (lambda: nf.SplineAutoregressive(3, order=[0, 0, 1]), "order must be a permutation"),
+    (lambda: nf.flows.nsf(2, layers=0), "layers must be"),
+])
+def test_spline_layers_refuse_bad_arguments(constructor, message):
+    with pytest.raises(ValueError, match=message):
+        constructor()

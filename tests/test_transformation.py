@@ -15,12 +15,12 @@ from cases import randomize
 
 matplotlib.use("Agg")
 
-FACTORIES = ["linear", "planar", "radial", "realnvp", "maf", "iaf"]
+FACTORIES = ["linear", "planar", "radial", "realnvp", "maf", "iaf", "nsf"]
 
 
 def trained_looking(name, dim=2, layers=3):
     """A flow from the factory with random (non-identity) parameters, as after training."""
-    options = {"hidden": 8} if name in ("realnvp", "maf", "iaf") else {}
+    options = {"hidden": 8} if name in ("realnvp", "maf", "iaf", "nsf") else {}
     return randomize(getattr(nf.flows, name)(dim, layers=layers, **options), scale=0.4)
 
 
