@@ -1,5 +1,10 @@
 """nflesson against zuko, side by side in one process: RealNVP and MAF of zuko's size (8 layers,
-conditioners with two hidden layers of 64) trained by maximum likelihood on four 2D targets.
+conditioners with two hidden layers of 64) and neural spline flows (4 layers of 8-bin
+rational-quadratic splines, autoregressive as zuko's NSF, and coupling as zuko's NSF with
+passes=2; the same conditioners) trained by maximum likelihood on four 2D targets. nflesson's
+splines live on [-4, 4], zuko's on [-5, 5] (each library's default). zuko's coupling conditioner
+is a masked network that counts its masked-out weights; nflesson's sees only the kept half, so
+it has fewer parameters for the same layers.
 
     .venv/bin/python benchmarks/compare.py [--steps 2000] [--seeds 0 1 2 3 4] [--targets moons ...]
 
@@ -40,6 +45,10 @@ FLOWS = {
                 lambda: zuko.flows.RealNVP(2, transforms=8, hidden_features=(64, 64))),
     "MAF": (lambda: nf.flows.maf(2, layers=8, hidden=64),
             lambda: zuko.flows.MAF(2, transforms=8, hidden_features=(64, 64))),
+    "NSF": (lambda: nf.flows.nsf(2, layers=4, hidden=64, bins=8, autoregressive=True),
+            lambda: zuko.flows.NSF(2, bins=8, transforms=4, hidden_features=(64, 64))),
+    "NSF coupling": (lambda: nf.flows.nsf(2, layers=4, hidden=64, bins=8),
+                     lambda: zuko.flows.NSF(2, bins=8, transforms=4, hidden_features=(64, 64), passes=2)),
 }
 LR, BATCH, TEST_SIZE, TEST_SEED = 1e-3, 512, 20_000, 12345
 

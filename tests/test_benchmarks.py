@@ -19,16 +19,17 @@ def test_compare_races_both_libraries_on_the_same_batches():
     pytest.importorskip("zuko")
     before = (BENCHMARKS / "compare.md").read_text()
     out = run_script(BENCHMARKS / "compare.py", "--steps", "3", "--seeds", "0", "1", "--targets", "moons")
-    rows = [line for line in out.splitlines() if line.startswith(("| RealNVP |", "| MAF |"))]
-    assert len(rows) == 4  # each row printed as it finishes, then again in the table
+    rows = [line for line in out.splitlines() if line.startswith(("| RealNVP |", "| MAF |", "| NSF"))]
+    assert len(rows) == 8  # four flows; each row printed as it finishes, then again in the table
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         ours_ms, zuko_ms, ratio = map(float, cells[2:5])
         assert ratio == pytest.approx(ours_ms / zuko_ms, abs=0.01)
         assert cells[7].endswith("]") and cells[8].endswith("]")  # mean [min, max] over the two seeds
         assert cells[9] in ("ahead", "tied", "behind")
-    assert "RealNVP 35,344 (nflesson) and 35,344 (zuko); MAF 36,896 (nflesson) and 36,896 (zuko)" in out
-    assert "Median step-time ratio nflesson/zuko:" in out and "of 2 rows" in out
+    assert ("RealNVP 35,344 (nflesson) and 35,344 (zuko); MAF 36,896 (nflesson) and 36,896 (zuko); "
+            "NSF 29,368 (nflesson) and 29,368 (zuko); NSF coupling 23,132 (nflesson) and 29,368 (zuko)") in out
+    assert "Median step-time ratio nflesson/zuko:" in out and "of 4 rows" in out
     assert (BENCHMARKS / "compare.md").read_text() == before, "a short run must not overwrite the table"
 
 
