@@ -7,6 +7,7 @@ from .bijector import Bijector, Inverse
 from .coupling import AffineCoupling
 from .elementwise import ActNorm, Affine, Exp, Sigmoid
 from .flow import Flow
+from .metrics import Gap, gap, reverse_gap
 from .linear import Linear, LULinear, Permute
 from .planar_radial import Planar, Radial
 from .spline import RationalQuadraticSpline, SplineAutoregressive, SplineCoupling
@@ -15,5 +16,5 @@ __all__ = [
     "ActNorm", "Affine", "AffineCoupling", "Bijector", "Exp", "Flow", "Inverse", "Linear",
     "LULinear", "MADE", "MaskedAutoregressive", "Permute", "Planar", "Radial", "RationalQuadraticSpline",
     "Sigmoid", "SplineAutoregressive", "SplineCoupling",
-    "History", "data", "fit", "fit_reverse_kl", "flows", "train",
+    "Gap", "History", "data", "fit", "fit_reverse_kl", "flows", "gap", "reverse_gap", "train",
 ]

@@ -79,17 +79,20 @@ class MaskedAutoregressive(Bijector):
         self.max_log_scale = check_positive(max_log_scale, "max_log_scale")
         self.made = MADE(dim, hidden, params_per_dim=2, order=order)
 
-    def _shift_log_scale(self, x):
+    def shift_and_log_scale(self, x):
+        """(t, s), each (batch, dim), from the data-side point x: t_i and s_i depend only on
+        the coordinates before i in the order (MADE), s = soft_clamp(raw, max_log_scale).
+        x_i = z_i * exp(s_i) + t_i."""
         shift, raw = self.made(x).unbind(1)
         return shift, soft_clamp(raw, self.max_log_scale)
 
     def _forward(self, z):
         x = torch.zeros_like(z)
         for _ in range(self.dim):
-            shift, log_scale = self._shift_log_scale(x)
+            shift, log_scale = self.shift_and_log_scale(x)
             x = z * log_scale.exp() + shift
         return x, log_scale.sum(-1)
 
     def _inverse(self, x):
-        shift, log_scale = self._shift_log_scale(x)
+        shift, log_scale = self.shift_and_log_scale(x)
         return (x - shift) * torch.exp(-log_scale), -log_scale.sum(-1)

@@ -103,7 +103,10 @@ class AffineCoupling(Coupling):
         self.additive = additive
         self.max_log_scale = check_positive(max_log_scale, "max_log_scale")
 
-    def _shift_log_scale(self, kept):
+    def shift_and_log_scale(self, kept):
+        """(t, s) for the changed coordinates, each (batch, changed), from the kept part
+        (batch, kept): the conditioner's outputs, with s = soft_clamp(raw, max_log_scale);
+        s is None for an additive layer. x_changed = z_changed * exp(s) + t."""
         out = self.conditioner(kept)
         if self.additive:
             return out, None
@@ -112,7 +115,7 @@ class AffineCoupling(Coupling):
 
     def _forward(self, z):
         kept, changed = self._split(z)
-        shift, log_scale = self._shift_log_scale(kept)
+        shift, log_scale = self.shift_and_log_scale(kept)
         if self.additive:
             changed, log_det = changed + shift, z.new_zeros(z.shape[0])
         else:
@@ -121,7 +124,7 @@ class AffineCoupling(Coupling):
 
     def _inverse(self, x):
         kept, changed = self._split(x)
-        shift, log_scale = self._shift_log_scale(kept)
+        shift, log_scale = self.shift_and_log_scale(kept)
         changed = changed - shift
         if self.additive:
             log_det = x.new_zeros(x.shape[0])

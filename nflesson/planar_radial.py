@@ -15,6 +15,22 @@ from .checks import check_positive_int
 _SOFTPLUS_INV_ONE = math.log(math.e - 1)  # softplus(_SOFTPLUS_INV_ONE) = 1
 
 
+def inverse_softplus(y):
+    """The a with softplus(a) = log(1 + e^a) = y, for y > 0: a = y + log(1 - e^-y)."""
+    y = torch.as_tensor(y, dtype=torch.float64)
+    return y + torch.log(-torch.expm1(-y))
+
+
+def _vector(value, name, dim=None):
+    """A 1D floating tensor (float64 tensors stay float64), or ValueError."""
+    vector = torch.as_tensor(value)
+    vector = vector if vector.is_floating_point() else vector.to(torch.get_default_dtype())
+    if vector.dim() != 1 or (dim is not None and len(vector) != dim):
+        raise ValueError(f"{name} must be a vector{'' if dim is None else f' of length {dim}'}, got shape "
+                         f"{tuple(vector.shape)}")
+    return vector
+
+
 class Planar(Bijector):
     """x = z + u_hat tanh(w.z + b), log|det J| = log|1 + (w.u_hat) tanh'(w.z + b)|.
 
@@ -35,6 +51,28 @@ class Planar(Bijector):
         self.w = nn.Parameter(torch.randn(dim) * 0.1)
         self.u = nn.Parameter(torch.randn(dim) * 0.01)
         self.b = nn.Parameter(torch.zeros(()))
+
+    @classmethod
+    def with_parameters(cls, w, u_hat, b=0.0):
+        """A planar layer x = z + u_hat tanh(w.z + b) with exactly these effective parameters
+        (the raw u is solved from the reparametrisation: w.u = m^-1(w.u_hat)). Needs
+        w.u_hat > -1, the condition for the layer to be invertible."""
+        w = _vector(w, "w")
+        u_hat = _vector(u_hat, "u_hat", len(w))
+        wu_hat = float(w @ u_hat)
+        if float(w @ w) > 0 and not wu_hat > -1:
+            raise ValueError(f"w.u_hat must be > -1 for the layer to be invertible, got {wu_hat:g}")
+        layer = cls(len(w)).to(w.dtype)
+        u_hat = u_hat.to(w.dtype)
+        u = u_hat
+        if float(w @ w) > 0:  # move u_hat along w to the raw u whose w.u maps to w.u_hat
+            wu = inverse_softplus(wu_hat + 1) - _SOFTPLUS_INV_ONE
+            u = u_hat - (wu_hat - wu) * w / (w @ w)
+        with torch.no_grad():
+            layer.w.copy_(w)
+            layer.u.copy_(u)
+            layer.b.fill_(float(b))
+        return layer
 
     def u_hat(self):
         """The constrained u with w.u_hat >= -1."""
@@ -98,6 +136,24 @@ class Radial(Bijector):
         self.z0 = nn.Parameter(torch.randn(dim))
         self.alpha_raw = nn.Parameter(torch.tensor(_SOFTPLUS_INV_ONE))
         self.beta_raw = nn.Parameter(torch.tensor(_SOFTPLUS_INV_ONE))  # beta = 0: the identity
+
+    @classmethod
+    def with_parameters(cls, z0, alpha, beta):
+        """A radial layer x = z + beta (z - z0) / (alpha + |z - z0|) with exactly these effective
+        parameters. Needs alpha > 0 and beta > -alpha (at beta = -alpha the centre's
+        neighbourhood would collapse to a point)."""
+        z0 = _vector(z0, "z0")
+        alpha, beta = float(alpha), float(beta)
+        if not alpha > 0:
+            raise ValueError(f"alpha must be > 0, got {alpha:g}")
+        if not beta > -alpha:
+            raise ValueError(f"beta must be > -alpha = {-alpha:g} for the layer to be invertible, got {beta:g}")
+        layer = cls(len(z0)).to(z0.dtype)
+        with torch.no_grad():
+            layer.z0.copy_(z0)
+            layer.alpha_raw.copy_(inverse_softplus(alpha))
+            layer.beta_raw.copy_(inverse_softplus(beta + alpha))
+        return layer
 
     def alpha_beta(self):
         """The constrained (alpha, beta) with alpha > 0 and beta >= -alpha."""

@@ -17,6 +17,7 @@ from IPython.display import clear_output, display
 from . import viz
 from .elementwise import Affine, Exp, Sigmoid
 from .flow import Flow
+from .planar_radial import Planar, Radial
 
 
 @contextlib.contextmanager
@@ -233,34 +234,18 @@ def draw_layer(fig, layer, bounds=((-3, 3), (-3, 3)), title=""):
     return density_ax, grid_ax
 
 
-def _inverse_softplus(y):
-    return float(torch.tensor(y).expm1().log())
-
-
 def explore_planar():
     """Sliders for w, u and b of one planar layer x = z + u tanh(w.z + b) (u is the effective,
     constrained u_hat of nflesson.Planar): its density and its grid. The line w.z + b = 0 is
     where the layer acts most; u is the direction it pushes."""
-    from .planar_radial import _SOFTPLUS_INV_ONE, Planar
 
     def draw(fig, w1, w2, u1, u2, b):
         w, u_hat = torch.tensor([w1, w2]), torch.tensor([u1, u2])
-        layer = Planar(2)
         adjusted = ""
-        if float(w @ w) > 0:
-            if float(w @ u_hat) < -0.99:  # not invertible: move u_hat along w until w.u_hat = -0.99
-                u_hat = u_hat + (-0.99 - w @ u_hat) * w / (w @ w)
-                adjusted = "  (u moved so that w.u >= -1)"
-            # the raw u whose reparametrisation is u_hat: w.u = m^-1(w.u_hat)
-            wu = _inverse_softplus(float(w @ u_hat) + 1) - _SOFTPLUS_INV_ONE
-            u = u_hat - (w @ u_hat - wu) * w / (w @ w)
-        else:
-            u = u_hat
-        with torch.no_grad():
-            layer.w.copy_(w)
-            layer.u.copy_(u)
-            layer.b.fill_(b)
-            u_hat = layer.u_hat()
+        if float(w @ w) > 0 and float(w @ u_hat) < -0.99:  # not invertible: move u_hat along w to w.u_hat = -0.99
+            u_hat = u_hat + (-0.99 - w @ u_hat) * w / (w @ w)
+            adjusted = "  (u moved so that w.u >= -1)"
+        layer = Planar.with_parameters(w, u_hat, b)
         density_ax, grid_ax = draw_layer(fig, layer, title=f"w.u = {float(w @ u_hat):.2f}{adjusted}")
         if w1 or w2:  # the line w.z + b = 0
             t = torch.linspace(-5, 5, 2)
@@ -284,15 +269,9 @@ def explore_planar():
 def explore_radial():
     """Sliders for the centre z0 and alpha, beta of one radial layer x = z + beta (z - z0) / (alpha + r):
     beta > 0 pushes mass away from z0, beta < 0 pulls it in (never below -alpha)."""
-    from .planar_radial import Radial
-
     def draw(fig, x0, y0, alpha, beta):
-        layer = Radial(2)
         clamped = max(beta, -alpha)
-        with torch.no_grad():
-            layer.z0.copy_(torch.tensor([x0, y0]))
-            layer.alpha_raw.fill_(_inverse_softplus(alpha))
-            layer.beta_raw.fill_(_inverse_softplus(clamped + alpha) if clamped + alpha > 0 else -30.0)
+        layer = Radial.with_parameters([x0, y0], alpha, max(beta, -alpha + 1e-9))  # beta = -alpha: the limit
         note = "" if clamped == beta else f"  (beta held at -alpha = {-alpha:.2f})"
         density_ax, grid_ax = draw_layer(fig, layer, title=f"alpha = {alpha:.2f}, beta = {clamped:.2f}{note}")
         for ax in (density_ax, grid_ax):

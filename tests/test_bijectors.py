@@ -344,3 +344,59 @@ def test_autoregressive_bad_arguments():
         nf.MaskedAutoregressive(3, max_log_scale=-1.0)
     with pytest.raises(ValueError, match="Bijector"):
         nf.Inverse(torch.nn.Linear(2, 2))
+
+
+def test_shift_and_log_scale_are_what_the_layers_apply():
+    coupling, _ = make("coupling_halves")
+    z = real_points(16, 4)
+    shift, log_scale = coupling.shift_and_log_scale(z[:, coupling.kept])
+    assert shift.shape == log_scale.shape == (16, 2) and log_scale.abs().max() <= coupling.max_log_scale
+    x, log_det = coupling(z)
+    assert torch.allclose(x[:, coupling.changed], z[:, coupling.changed] * log_scale.exp() + shift)
+    assert torch.allclose(log_det, log_scale.sum(-1))
+    assert make("coupling_additive")[0].shift_and_log_scale(z[:, :2])[1] is None
+    maf, _ = make("maf")
+    x, log_det = maf(z)
+    shift, log_scale = maf.shift_and_log_scale(x)  # computed from the data side
+    assert torch.allclose(x, z * log_scale.exp() + shift) and torch.allclose(log_det, log_scale.sum(-1))
+
+
+@pytest.mark.parametrize("w, u_hat, b", [
+    ([1.0, -1.0], [0.5, 1.2], 0.3),
+    ([2.0, 0.5, -1.0], [-0.2, 0.1, 0.55], -1.0),  # w.u_hat = -0.9, near the limit -1
+    ([0.0, 0.0], [1.0, -2.0], 0.5),  # w = 0: a translation by u_hat tanh(b)
+    ([3.0, 0.0], [-0.3333, 5.0], 0.0),
+])
+def test_planar_with_parameters_has_exactly_those_effective_parameters(w, u_hat, b):
+    layer = nf.Planar.with_parameters(torch.tensor(w, dtype=torch.float64), torch.tensor(u_hat, dtype=torch.float64), b)
+    layer = layer.double()
+    w, u_hat = torch.tensor(w, dtype=torch.float64), torch.tensor(u_hat, dtype=torch.float64)
+    assert torch.allclose(layer.u_hat(), u_hat, atol=1e-12, rtol=0)
+    z = real_points(20, len(w))
+    expected = z + u_hat * torch.tanh(z @ w + b).unsqueeze(-1)
+    assert torch.allclose(layer(z)[0], expected, atol=1e-12, rtol=0)
+
+
+def test_radial_with_parameters_has_exactly_those_effective_parameters():
+    z0 = torch.tensor([1.0, 1.0], dtype=torch.float64)
+    for alpha, beta in [(0.5, 2.0), (2.0, -1.9), (1e-3, 50.0)]:
+        layer = nf.Radial.with_parameters(z0, alpha, beta).double()
+        got_alpha, got_beta = layer.alpha_beta()
+        assert abs(got_alpha.item() - alpha) < 1e-12 and abs(got_beta.item() - beta) < 1e-12 * (1 + abs(beta))
+        z = real_points(20, 2)
+        r = (z - z0).norm(dim=-1, keepdim=True)
+        assert torch.allclose(layer(z)[0], z + beta * (z - z0) / (alpha + r), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: nf.Planar.with_parameters([1.0, 0.0], [-1.0, 0.0]), "w.u_hat must be > -1"),
+    (lambda: nf.Planar.with_parameters([1.0, 0.0], [-3.0, 1.0]), "w.u_hat must be > -1"),
+    (lambda: nf.Planar.with_parameters([1.0, 0.0], [1.0, 0.0, 0.0]), "u_hat must be a vector of length 2"),
+    (lambda: nf.Planar.with_parameters([[1.0, 0.0]], [1.0, 0.0]), "w must be a vector"),
+    (lambda: nf.Radial.with_parameters([0.0, 0.0], 0.0, 1.0), "alpha must be > 0"),
+    (lambda: nf.Radial.with_parameters([0.0, 0.0], 1.0, -1.0), "beta must be > -alpha"),
+    (lambda: nf.Radial.with_parameters(0.0, 1.0, 1.0), "z0 must be a vector"),
+])
+def test_with_parameters_refuses_what_is_not_invertible(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
