@@ -3,6 +3,7 @@
 Both are x = z + (a small residual); the matrix determinant lemma makes log|det J| cheap.
 """
 
+import functools
 import math
 
 import torch
@@ -13,6 +14,7 @@ from .bijector import Bijector
 from .checks import check_positive_int
 
 _SOFTPLUS_INV_ONE = math.log(math.e - 1)  # softplus(_SOFTPLUS_INV_ONE) = 1
+_MIN_WU_HAT = -1 + 1e-6  # Planar's w.u_hat never goes below this, even when softplus underflows
 
 
 def inverse_softplus(y):
@@ -21,14 +23,32 @@ def inverse_softplus(y):
     return y + torch.log(-torch.expm1(-y))
 
 
-def _vector(value, name, dim=None):
-    """A 1D floating tensor (float64 tensors stay float64), or ValueError."""
-    vector = torch.as_tensor(value)
-    vector = vector if vector.is_floating_point() else vector.to(torch.get_default_dtype())
+def _dtype(*values):
+    """The floating dtype for a layer built from these values: float64 if any of them is a
+    float64 tensor, else the default dtype."""
+    dtypes = [v.dtype for v in values if isinstance(v, torch.Tensor) and v.is_floating_point()]
+    return functools.reduce(torch.promote_types, dtypes, torch.get_default_dtype())
+
+
+def _vector(value, name, dtype, dim=None):
+    """A 1D tensor of ``dtype``, or ValueError."""
+    vector = torch.as_tensor(value, dtype=dtype)
     if vector.dim() != 1 or (dim is not None and len(vector) != dim):
         raise ValueError(f"{name} must be a vector{'' if dim is None else f' of length {dim}'}, got shape "
                          f"{tuple(vector.shape)}")
+    if not torch.isfinite(vector).all():
+        raise ValueError(f"{name} must be finite, got {vector.tolist()}")
     return vector
+
+
+def _number(value, name):
+    """A finite Python float from a number or a one-element 0D tensor, or ValueError."""
+    tensor = torch.as_tensor(value, dtype=torch.float64)  # no rounding of a Python float to float32
+    if tensor.dim() != 0:
+        raise ValueError(f"{name} must be a number, got shape {tuple(tensor.shape)}")
+    if not torch.isfinite(tensor):
+        raise ValueError(f"{name} must be finite, got {float(tensor)}")
+    return float(tensor)
 
 
 class Planar(Bijector):
@@ -56,14 +76,19 @@ class Planar(Bijector):
     def with_parameters(cls, w, u_hat, b=0.0):
         """A planar layer x = z + u_hat tanh(w.z + b) with exactly these effective parameters
         (the raw u is solved from the reparametrisation: w.u = m^-1(w.u_hat)). Needs
-        w.u_hat > -1, the condition for the layer to be invertible."""
-        w = _vector(w, "w")
-        u_hat = _vector(u_hat, "u_hat", len(w))
+        w.u_hat > -1, the condition for the layer to be invertible (precisely w.u_hat >= -1 + 1e-6,
+        the floor of the reparametrisation); with w = 0 any u_hat is allowed (the layer is
+        the translation by u_hat tanh(b)). Raises ValueError otherwise, or when the shapes
+        disagree (w and u_hat vectors of one length, b a number)."""
+        dtype = _dtype(w, u_hat)
+        w = _vector(w, "w", dtype)
+        u_hat = _vector(u_hat, "u_hat", dtype, len(w))
+        b = _number(b, "b")
         wu_hat = float(w @ u_hat)
-        if float(w @ w) > 0 and not wu_hat > -1:
-            raise ValueError(f"w.u_hat must be > -1 for the layer to be invertible, got {wu_hat:g}")
-        layer = cls(len(w)).to(w.dtype)
-        u_hat = u_hat.to(w.dtype)
+        if float(w @ w) > 0 and not wu_hat >= _MIN_WU_HAT:
+            raise ValueError(f"w.u_hat must be > -1 for the layer to be invertible (and >= -1 + "
+                             f"{_MIN_WU_HAT + 1:g}, the reparametrisation's floor), got {wu_hat:g}")
+        layer = cls(len(w)).to(dtype)
         u = u_hat
         if float(w @ w) > 0:  # move u_hat along w to the raw u whose w.u maps to w.u_hat
             wu = inverse_softplus(wu_hat + 1) - _SOFTPLUS_INV_ONE
@@ -71,14 +96,14 @@ class Planar(Bijector):
         with torch.no_grad():
             layer.w.copy_(w)
             layer.u.copy_(u)
-            layer.b.fill_(float(b))
+            layer.b.fill_(b)
         return layer
 
     def u_hat(self):
         """The constrained u with w.u_hat >= -1."""
         wu = self.w @ self.u
         # clamp: when softplus underflows, w.u_hat must stay above -1 despite rounding
-        m = F.softplus(wu + _SOFTPLUS_INV_ONE).clamp_min(1e-6) - 1
+        m = F.softplus(wu + _SOFTPLUS_INV_ONE).clamp_min(_MIN_WU_HAT + 1) - 1
         return self.u + (m - wu) * self.w / (self.w @ self.w).clamp_min(1e-12)
 
     @staticmethod
@@ -141,14 +166,16 @@ class Radial(Bijector):
     def with_parameters(cls, z0, alpha, beta):
         """A radial layer x = z + beta (z - z0) / (alpha + |z - z0|) with exactly these effective
         parameters. Needs alpha > 0 and beta > -alpha (at beta = -alpha the centre's
-        neighbourhood would collapse to a point)."""
-        z0 = _vector(z0, "z0")
-        alpha, beta = float(alpha), float(beta)
+        neighbourhood would collapse to a point); z0 a vector, alpha and beta numbers. Raises
+        ValueError otherwise."""
+        dtype = _dtype(z0, alpha, beta)
+        z0 = _vector(z0, "z0", dtype)
+        alpha, beta = _number(alpha, "alpha"), _number(beta, "beta")
         if not alpha > 0:
             raise ValueError(f"alpha must be > 0, got {alpha:g}")
         if not beta > -alpha:
             raise ValueError(f"beta must be > -alpha = {-alpha:g} for the layer to be invertible, got {beta:g}")
-        layer = cls(len(z0)).to(z0.dtype)
+        layer = cls(len(z0)).to(dtype)
         with torch.no_grad():
             layer.z0.copy_(z0)
             layer.alpha_raw.copy_(inverse_softplus(alpha))

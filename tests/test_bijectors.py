@@ -377,6 +377,16 @@ def test_planar_with_parameters_has_exactly_those_effective_parameters(w, u_hat,
     assert torch.allclose(layer(z)[0], expected, atol=1e-12, rtol=0)
 
 
+def test_with_parameters_builds_a_float64_layer_from_any_float64_argument():
+    f64 = torch.tensor([-0.5, 1.0 - 1e-10], dtype=torch.float64)
+    planar = nf.Planar.with_parameters([1.0, 0.0], f64, 0.25)  # w a list: the layer still keeps u_hat's digits
+    assert planar.w.dtype == torch.float64 and torch.equal(planar.u_hat().detach(), f64)
+    planar = nf.Planar.with_parameters([1.0, 0.0], [-1.0 + 2e-6, 0.0])  # just above the floor, float32
+    assert planar.w.dtype == torch.float32 and (planar.w @ planar.u_hat()).item() > -1
+    radial = nf.Radial.with_parameters([1.0, 1.0], torch.tensor(0.3, dtype=torch.float64), 2.0)
+    assert radial.z0.dtype == torch.float64 and abs(radial.alpha_beta()[0].item() - 0.3) < 1e-15
+
+
 def test_radial_with_parameters_has_exactly_those_effective_parameters():
     z0 = torch.tensor([1.0, 1.0], dtype=torch.float64)
     for alpha, beta in [(0.5, 2.0), (2.0, -1.9), (1e-3, 50.0)]:
@@ -396,6 +406,11 @@ def test_radial_with_parameters_has_exactly_those_effective_parameters():
     (lambda: nf.Radial.with_parameters([0.0, 0.0], 0.0, 1.0), "alpha must be > 0"),
     (lambda: nf.Radial.with_parameters([0.0, 0.0], 1.0, -1.0), "beta must be > -alpha"),
     (lambda: nf.Radial.with_parameters(0.0, 1.0, 1.0), "z0 must be a vector"),
+    (lambda: nf.Planar.with_parameters([1.0, 0.0], [-1.0 + 1e-9, 0.0]), "w.u_hat must be > -1"),  # below the floor
+    (lambda: nf.Planar.with_parameters([1.0, 0.0], [0.0, 0.0], b=[0.0, 1.0]), "b must be a number"),
+    (lambda: nf.Planar.with_parameters([float("nan"), 0.0], [0.0, 0.0]), "w must be finite"),
+    (lambda: nf.Radial.with_parameters([0.0, 0.0], [1.0, 2.0], 1.0), "alpha must be a number"),
+    (lambda: nf.Radial.with_parameters([0.0, 0.0], 1.0, float("inf")), "beta must be finite"),
 ])
 def test_with_parameters_refuses_what_is_not_invertible(call, message):
     with pytest.raises(ValueError, match=message):
