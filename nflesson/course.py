@@ -2,11 +2,15 @@
 notebooks clean (no widget state, which stops GitHub from rendering them).
 
 ``python -m nflesson.course build [lessons/NN_name.py ...]`` re-creates each .ipynb from its
-.py source and executes it in the lessons folder; ``python -m nflesson.course student`` writes
-the student edition (solutions removed, outputs cleared) to student/.
+.py source and executes it in the lessons folder, then copies the animations the README shows
+from lessons/ (where the lessons write them, next to themselves) into images/;
+``python -m nflesson.course student`` writes the student edition (solutions removed, outputs
+cleared) to student/.
 """
 
 import pathlib
+import re
+import shutil
 import sys
 import time
 
@@ -14,7 +18,8 @@ import jupytext
 import nbformat
 from nbclient import NotebookClient
 
-LESSONS = pathlib.Path(__file__).resolve().parents[1] / "lessons"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+LESSONS = ROOT / "lessons"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
@@ -47,6 +52,17 @@ def build(source, timeout=600):
     return elapsed
 
 
+def publish_images(readme=ROOT / "README.md", lessons=LESSONS, images=ROOT / "images"):
+    """Copy every lesson output that ``readme`` shows as images/NAME (a GIF or PNG a lesson wrote
+    next to itself as lessons/NAME) into ``images``. Returns the paths written."""
+    names = sorted(set(re.findall(r"images/([\w.-]+\.(?:gif|png))", pathlib.Path(readme).read_text())))
+    written = []
+    for name in names:
+        if (pathlib.Path(lessons) / name).exists():
+            written.append(shutil.copy2(pathlib.Path(lessons) / name, pathlib.Path(images) / name))
+    return [pathlib.Path(p) for p in written]
+
+
 def student_edition(destination, sources=None):
     """Write the student edition of the lessons to ``destination``: every cell tagged
     ``solution`` becomes ``# your code here`` (shown, not collapsed) and all outputs are
@@ -76,8 +92,10 @@ def main(argv):
     if command == "build":
         for source in [pathlib.Path(a) for a in args] or lesson_sources():
             print(f"{source.name}: {build(source):.1f} s", flush=True)
+        for path in publish_images():
+            print(f"README picture: {path.relative_to(ROOT)}")
     elif command == "student" and len(args) <= 1:
-        destination = pathlib.Path(args[0] if args else LESSONS.parent / "student")
+        destination = pathlib.Path(args[0] if args else ROOT / "student")
         for path in student_edition(destination):
             print(path)
     else:

@@ -16,7 +16,11 @@ class Gap(NamedTuple):
     standard_error: float
 
     def __str__(self):
-        return f"{self.nats:.3f} ± {self.standard_error:.3f} nats"
+        """E.g. '0.021 ± 0.002 nats': at least 3 decimals, and enough to show the standard
+        error to two significant digits."""
+        error = self.standard_error
+        digits = 3 if not error > 0 else min(max(3, 1 - math.floor(math.log10(error))), 8)
+        return f"{self.nats:.{digits}f} ± {error:.{digits}f} nats"
 
 
 def _log_normalizer(target):

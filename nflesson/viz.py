@@ -290,13 +290,16 @@ class SnapshotFigure(_BlittedFigure):
 
 
 def layer_times(layers, frames):
-    """``frames`` layer times from 0 (the base) to ``layers`` (the data), evenly spread and eased
-    within each layer by the smoothstep s -> 3s^2 - 2s^3, so that the points slow down at every
-    layer's output and each layer's move can be told apart."""
+    """``frames`` layer times from 0 (the base) to ``layers`` (the data), evenly spread. With at
+    least 4 frames per layer they are eased within each layer by the smoothstep
+    s -> 3s^2 - 2s^3, so that the points slow down at every layer's output and each layer's
+    move can be told apart; with fewer, easing would only make the motion jerky."""
     if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
         raise ValueError(f"frames must be an integer >= 2 (the first frame is the base, the last the data), "
                          f"got {frames!r}")
     t = np.linspace(0.0, layers, frames)
+    if frames < 4 * layers:
+        return t
     k = np.minimum(np.floor(t), layers - 1)
     s = t - k
     return k + s * s * (3 - 2 * s)
@@ -357,7 +360,7 @@ class TransformationFigure(_BlittedFigure):
             data = check_batch(data, flow.dim, "data").to(dtype)
             self.back_trace = [p.numpy() for p in flow.trace(data, inverse=True)]
         panels = 1 + (density and not self.one_d) + (data is not None)
-        self.fig = fig = agg_figure(figsize or (3.4 * panels + (0.8 if self.one_d else 0.0), 3.5), dpi)
+        self.fig = fig = agg_figure(figsize or (3.5 * panels + 0.7, 3.9), dpi)
         axes = list(np.atleast_1d(fig.subplots(1, panels)))
         self.title = fig.suptitle("", fontsize=11)
         self.density_image = self.back_points = None

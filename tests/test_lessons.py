@@ -68,6 +68,6 @@ def test_solution_cells_match_the_exercises(source):
         if "solution" in cell.metadata.get("tags", []):
             assert cell.metadata.get("jupyter", {}).get("source_hidden"), "solutions start collapsed"
             name = re.search(r'questions\["(\w+)"\]\.check', notebook.cells[k + 1].source).group(1)
-            assert cell.source.strip() == questions[name]._solution.strip()
+            assert cell.source.strip() == questions[name].solution_code.strip()
             solved.append(name)
     assert sorted(solved) == sorted(questions), "every exercise has one solution cell"

@@ -143,3 +143,7 @@ def test_player_slider_changes_the_picture_and_play_drives_it():
     assert not np.allclose(offsets, np.asarray(player.frame.points.get_offsets()))
     bundle = player._repr_mimebundle_()
     assert "image/png" in bundle and "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_deep_flows_are_not_eased_layer_by_layer():
+    assert np.allclose(viz.layer_times(32, 48), np.linspace(0, 32, 48))

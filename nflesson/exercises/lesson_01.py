@@ -1,0 +1,63 @@
+"""The exercises of lesson 1, the change of variables formula: their checkers and ``QUESTIONS``, by name."""
+
+import math
+
+import torch
+
+from .core import Exercise, check_number, check_tensor, as_float, near, known_mistake
+
+
+def _lognormal_density(answer):
+    expected = torch.distributions.LogNormal(0.0, 1.0).log_prob(torch.tensor(2.0)).exp().item()
+    if near(as_float(answer), math.exp(-0.5 * math.log(2) ** 2) / math.sqrt(2 * math.pi), 1e-4):
+        return "that is p_z(log 2): the Jacobian factor 1/x is missing"
+    return check_number(answer, expected, 1e-4, "p_x(2)")
+
+
+def _rotation_log_det(answer):
+    known_mistakes = {
+        1.5: "1.5 is |det A| itself; the question asks for its logarithm",
+        -math.log(1.5): "that is the log-det of the inverse map (data -> base); this map expands area",
+        math.log(3.5): "scales multiply areas, they do not add: the area factor is 3 x 0.5",
+        math.log(3): "the second coordinate is scaled too (by 0.5): the area factor is 3 x 0.5",
+    }
+    return known_mistake(as_float(answer), known_mistakes) or check_number(answer, math.log(1.5), 1e-4, "log|det A|")
+
+
+def _sigmoid_density(answer):
+    if not callable(answer):
+        return f"the answer should be a function of x, got {type(answer).__name__}"
+    x = torch.linspace(0.01, 0.99, 99, dtype=torch.float64)
+    got = answer(x)
+    z = torch.logit(x)
+    base = torch.distributions.Normal(0.0, 1.0).log_prob(z).exp()
+    if isinstance(got, torch.Tensor) and got.shape == x.shape and torch.allclose(got, base, atol=1e-6):
+        return "that is p_z(logit x): multiply by |d logit(x)/dx| = 1 / (x (1 - x))"
+    return check_tensor(got, base / (x * (1 - x)), 1e-6, "p_x on a grid of x in (0, 1)")
+
+
+QUESTIONS = {
+    "lognormal": Exercise(
+        "the log-normal density at x = 2", _lognormal_density,
+        "x = exp(z) has inverse z = log x, and |dz/dx| = 1/x. Evaluate p_z(log 2) / 2 with "
+        "torch.distributions.Normal(0, 1).",
+        "z = torch.log(torch.tensor(2.0))\n"
+        "answer = (torch.distributions.Normal(0.0, 1.0).log_prob(z).exp() / 2.0).item()",
+    ),
+    "rotation": Exercise(
+        "log|det| of 'scale by (3, 0.5), rotate by 30 degrees'", _rotation_log_det,
+        "A rotation keeps areas; scaling the coordinates by 3 and 0.5 multiplies areas by their "
+        "product. torch.linalg.slogdet returns the log of |det| of a matrix, if you build A.",
+        "turn = torch.tensor(torch.pi / 6)\n"
+        "spin = torch.tensor([[torch.cos(turn), torch.sin(turn)], [-torch.sin(turn), torch.cos(turn)]])\n"
+        "answer = torch.linalg.slogdet(torch.diag(torch.tensor([3.0, 0.5])) @ spin).logabsdet.item()",
+    ),
+    "sigmoid": Exercise(
+        "the density of sigmoid(z)", _sigmoid_density,
+        "The inverse of the sigmoid is z = logit(x) = log(x / (1 - x)), whose derivative is "
+        "1 / (x (1 - x)).",
+        "def answer(x):\n"
+        "    z = torch.logit(x)\n"
+        "    return torch.distributions.Normal(0.0, 1.0).log_prob(z).exp() / (x * (1 - x))",
+    ),
+}
