@@ -4,10 +4,10 @@ The typical wrong answers of lesson NN are in test_exercises_NN.py."""
 
 import pytest
 import torch
+from cases import run_solution
 
 from nflesson import exercises
 from nflesson.exercises import Exercise, check_number, check_tensor
-from cases import run_solution
 
 NUMBERS = exercises.lessons()  # discovered from the modules lesson_NN: a new lesson is tested here too
 ALL = [(n, name) for n in NUMBERS for name in exercises.lesson(n)]

@@ -4,10 +4,10 @@ import math
 
 import pytest
 import torch
+from cases import run_solution
 
 import nflesson as nf
 from nflesson import exercises
-from cases import run_solution
 
 QUESTIONS = exercises.lesson(5)
 E = math.exp(-0.5)  # exercise 2: the scale exp(-s) at x_0 = 1

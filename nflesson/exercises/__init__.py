@@ -10,7 +10,15 @@ exercise (``answer = ...``) is reported as such and never stops the rest of the 
 import importlib
 import pkgutil
 
-from .core import Exercise, Feedback, as_float, check_number, check_tensor, known_mistake, near
+from .core import (
+    Exercise,
+    Feedback,
+    as_float,
+    check_number,
+    check_tensor,
+    known_mistake,
+    near,
+)
 
 __all__ = ["Exercise", "Feedback", "as_float", "check_number", "check_tensor", "known_mistake", "lesson", "lessons",
            "near"]

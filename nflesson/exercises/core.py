@@ -36,7 +36,7 @@ class Exercise:
             return Feedback(False, "no answer yet: replace `...` with your answer and run the cell again.")
         try:
             problem = self.checker(answer)
-        except Exception as exc:  # a malformed answer is feedback, not a crash
+        except Exception as exc:  # noqa: BLE001 (a malformed answer is feedback, not a crash)
             problem = f"checking your answer raised {type(exc).__name__}: {exc}"
         return Feedback(problem is None, self.praise if problem is None else problem)
 

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from .core import Exercise, check_number, check_tensor, as_float, near, known_mistake
+from .core import Exercise, as_float, check_number, check_tensor, known_mistake, near
 
 
 def _lognormal_density(answer):

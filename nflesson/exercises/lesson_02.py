@@ -4,8 +4,7 @@ import math
 
 import torch
 
-from .core import Exercise, check_number, as_float, near
-
+from .core import Exercise, as_float, check_number, near
 
 # Layer 1 (base side): log_scale 0.5, shift 1.0; layer 2: log_scale -0.2, shift -0.5.
 # Together: x = A z + B with A = exp(0.3), B = exp(-0.2) * 1.0 - 0.5.

@@ -4,8 +4,7 @@ import math
 
 import torch
 
-from .core import Exercise, check_number, check_tensor, as_float, near, known_mistake
-
+from .core import Exercise, as_float, check_number, check_tensor, known_mistake, near
 
 # Exercise 1: L = [[2, 0, 0], [1, -0.5, 0], [3, 4, 3]], log|det L| = log|2 * -0.5 * 3| = log 3.
 # Exercise 2: W = [[1, 2], [0, 1]], b = (1, -1): Cov(z W + b) = W^T W = [[1, 2], [2, 5]].

@@ -2,8 +2,7 @@
 
 import math
 
-from .core import Exercise, check_number, as_float, near, known_mistake
-
+from .core import Exercise, as_float, check_number, known_mistake, near
 
 # Exercise 1: planar w = (1, 2), u = (0.5, -0.2), b = 0.5 at z = (0.3, -0.1): a = 0.6, w.u = 0.1,
 #   log|det J| = log(1 + (1 - tanh^2 0.6) 0.1).

@@ -4,8 +4,7 @@ import math
 
 import torch
 
-from .core import Exercise, check_number, check_tensor, as_float, near, known_mistake
-
+from .core import Exercise, as_float, check_number, check_tensor, known_mistake, near
 
 # Exercise 1: a 4D affine coupling layer keeps z_0, z_1 and changes z_2, z_3 with log-scales
 # s = (0.4 z_0, 0.3 z_1) and shifts t = (z_0 + z_1, z_0 z_1), at z = (1, -2, 0.5, 3): log-det -0.2.

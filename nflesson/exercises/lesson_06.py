@@ -4,8 +4,7 @@ import math
 
 import torch
 
-from .core import Exercise, check_number, as_float, near, known_mistake
-
+from .core import Exercise, as_float, check_number, known_mistake, near
 
 # Exercise 1: a 4D autoregressive layer: the d(d - 1)/2 = 6 entries above the diagonal are zero.
 # Exercise 2: MAF, 5 layers, d = 10: sampling takes 5 x 10 = 50 MADE passes (scoring takes 5).
@@ -20,7 +19,7 @@ def _l06_as_count(answer):
     value = as_float(answer)
     if value is None or not math.isfinite(value) or value != round(value):
         return None
-    return int(round(value))
+    return round(value)
 
 
 def _l06_zero_entries(answer):
