@@ -33,21 +33,32 @@ def _alternate(first, second, layers):
     return [first if (layers - 1 - i) % 2 == 0 else second for i in range(check_positive_int(layers, "layers"))]
 
 
+def _masks(dim, layers):
+    """Coupling masks alternating between keeping the first half and the second half; the layer
+    next to the data keeps the first half."""
+    mask = coupling_mask(dim, "halves")
+    return _alternate(mask, ~mask, layers)
+
+
+def _orders(dim, layers):
+    """Autoregressive orders flipping from layer to layer; the layer next to the data uses the
+    order 0, 1, ..., dim - 1."""
+    order = torch.arange(check_positive_int(dim, "dim"))
+    return _alternate(order, order.flip(0), layers)
+
+
 def realnvp(dim=2, layers=8, hidden=64, additive=False):
     """RealNVP: affine coupling layers whose masks alternate between keeping the first half and
     keeping the second half, so that every coordinate gets transformed; the layer next to the
     data keeps the first half. ``additive=True`` gives NICE's additive coupling layers, a
     volume-preserving flow (log-det 0); NICE itself ends with a diagonal scaling, which you add
     as ``Flow([*flow.layers, Affine(dim)])``."""
-    mask = coupling_mask(dim, "halves")
-    return Flow([AffineCoupling(dim, m, hidden, additive) for m in _alternate(mask, ~mask, layers)])
+    return Flow([AffineCoupling(dim, m, hidden, additive) for m in _masks(dim, layers)])
 
 
 def _autoregressive_layers(dim, layers, hidden):
-    """MAF layers whose autoregressive order flips from layer to layer; the layer next to the
-    data uses the order 0, 1, ..., dim - 1."""
-    order = torch.arange(check_positive_int(dim, "dim"))
-    return [MaskedAutoregressive(dim, hidden, o) for o in _alternate(order, order.flip(0), layers)]
+    """MAF layers whose autoregressive orders flip from layer to layer (``_orders``)."""
+    return [MaskedAutoregressive(dim, hidden, o) for o in _orders(dim, layers)]
 
 
 def maf(dim=2, layers=8, hidden=64):
@@ -67,7 +78,5 @@ def nsf(dim=2, layers=4, hidden=64, bins=8, bound=4.0, autoregressive=False):
     flip as in ``maf`` (one pass to score, dim passes to sample). Each changed coordinate goes
     through a monotone rational-quadratic spline with ``bins`` bins on [-bound, bound]."""
     if autoregressive:
-        order = torch.arange(check_positive_int(dim, "dim"))
-        return Flow([SplineAutoregressive(dim, hidden, bins, bound, o) for o in _alternate(order, order.flip(0), layers)])
-    mask = coupling_mask(dim, "halves")
-    return Flow([SplineCoupling(dim, m, hidden, bins, bound) for m in _alternate(mask, ~mask, layers)])
+        return Flow([SplineAutoregressive(dim, hidden, bins, bound, o) for o in _orders(dim, layers)])
+    return Flow([SplineCoupling(dim, m, hidden, bins, bound) for m in _masks(dim, layers)])

@@ -41,9 +41,9 @@ def gap(model, target, test):
     KL(p || q) = E_p[log p - log q] = (test NLL of q) - H(p). The mean of -log q alone (the
     test NLL) minus the exact entropy estimates it too, but it carries the noise of the test
     sample's own -mean log p, which the exact log p(x) of each point cancels: for a model close
-    to the truth the standard error is many times smaller. ``model`` is a Flow (or anything with ``log_prob``) or a callable
-    returning log q(x); ``target`` needs ``log_prob`` (normalised by ``log_normalizer()`` where
-    it has one, as the energies do)."""
+    to the truth the standard error is many times smaller. ``model`` is a Flow (or anything
+    with ``log_prob``) or a callable returning log q(x); ``target`` needs ``log_prob``
+    (normalised by ``log_normalizer()`` where it has one, as the energies do)."""
     log_q = getattr(model, "log_prob", model)
     test = check_batch(test, getattr(target, "dim", None), "test", owner="target")
     log_p = target.log_prob(test) - _log_normalizer(target)

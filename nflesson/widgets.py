@@ -68,7 +68,26 @@ class _Figure(widgets.VBox):
                 display(self.fig)
 
 
-class TrainingPlayer(widgets.VBox):
+class _Player(widgets.VBox):
+    """Controls above an Image widget into which ``self.frame`` (a blitted viz figure) renders
+    the frame ``self.slider.value`` whenever the slider moves; errors go to an Output area."""
+
+    def __init__(self, controls):
+        self.image = widgets.Image(format="png")
+        self.output = widgets.Output()  # where errors are shown
+        self.error = None
+        self.slider.observe(self._update, names="value")
+        super().__init__([widgets.HBox(controls), self.image, self.output])
+        self._update()
+
+    def _update(self, *_):
+        with _errors_shown_in(self):
+            buffer = io.BytesIO()
+            self.frame.render(self.slider.value).save(buffer, format="png")
+            self.image.value = buffer.getvalue()
+
+
+class TrainingPlayer(_Player):
     """Play button, slider and speed control over the snapshots of a ``History``: samples vs
     target, model density and loss curve, all from the stored snapshots (no retraining).
     Frames are blitted into an Image widget, so scrubbing is smooth."""
@@ -83,23 +102,12 @@ class TrainingPlayer(widgets.VBox):
         widgets.jslink((self.play, "value"), (self.slider, "value"))
         widgets.link((self.speed, "value"), (self.play, "interval"))
         self.frame = viz.SnapshotFigure(history, reference, figsize=figsize)
-        self.image = widgets.Image(format="png")
-        self.output = widgets.Output()  # where errors are shown
-        self.error = None
-        self.slider.observe(self._update, names="value")
-        super().__init__([widgets.HBox([self.play, self.slider, self.speed]), self.image, self.output])
-        self._update()
+        super().__init__([self.play, self.slider, self.speed])
 
     @property
     def step(self):
         """The training step of the snapshot on show."""
         return self.history.snapshots[self.slider.value].step
-
-    def _update(self, *_):
-        with _errors_shown_in(self):
-            buffer = io.BytesIO()
-            self.frame.render(self.slider.value).save(buffer, format="png")
-            self.image.value = buffer.getvalue()
 
     def _repr_mimebundle_(self, **kwargs):
         """The live player, plus a PNG of the trained model (the last snapshot) for pages
@@ -110,7 +118,7 @@ class TrainingPlayer(widgets.VBox):
         return _with_picture(super()._repr_mimebundle_(**kwargs), buffer, "training player")
 
 
-class TransformationPlayer(widgets.VBox):
+class TransformationPlayer(_Player):
     """A trained flow's learned transformation (``viz.TransformationFigure``: base samples and a
     grid carried to the data, layer by layer) under a Play button and a slider over layer time
     t: 0 is the base, K (the number of layers) the data, fractional values lie between two
@@ -126,21 +134,10 @@ class TransformationPlayer(widgets.VBox):
         self.slider = widgets.FloatSlider(min=0.0, max=float(layers), value=float(layers), step=0.01,
                                           description="layer time", readout_format=".2f", continuous_update=True)
         self.play.observe(self._follow_play, names="value")
-        self.image = widgets.Image(format="png")
-        self.output = widgets.Output()  # where errors are shown
-        self.error = None
-        self.slider.observe(self._update, names="value")
-        super().__init__([widgets.HBox([self.play, self.slider]), self.image, self.output])
-        self._update()
+        super().__init__([self.play, self.slider])
 
     def _follow_play(self, change):
         self.slider.value = float(self.times[change["new"]])
-
-    def _update(self, *_):
-        with _errors_shown_in(self):
-            buffer = io.BytesIO()
-            self.frame.render(self.slider.value).save(buffer, format="png")
-            self.image.value = buffer.getvalue()
 
     def _repr_mimebundle_(self, **kwargs):
         """The live player, plus a PNG of the frame on show for pages without a kernel."""
