@@ -1,10 +1,11 @@
 """nflesson: the small, fully tested PyTorch package behind the normalizing-flows course."""
 
-from . import data, flows, train
+from . import data, dequantization, flows, train
 from .train import History, fit, fit_reverse_kl
 from .autoregressive import MADE, MaskedAutoregressive
 from .bijector import Bijector, Inverse
 from .coupling import AffineCoupling
+from .dequantization import LogitPixels, bits_per_dim, dequantize, dequantized_log_likelihood
 from .elementwise import ActNorm, Affine, Exp, Sigmoid
 from .flow import Flow
 from .metrics import Gap, gap, reverse_gap
@@ -13,8 +14,9 @@ from .planar_radial import Planar, Radial
 from .spline import RationalQuadraticSpline, SplineAutoregressive, SplineCoupling
 
 __all__ = [
-    "ActNorm", "Affine", "AffineCoupling", "Bijector", "Exp", "Flow", "Inverse", "Linear",
+    "ActNorm", "Affine", "AffineCoupling", "Bijector", "Exp", "Flow", "Inverse", "Linear", "LogitPixels",
     "LULinear", "MADE", "MaskedAutoregressive", "Permute", "Planar", "Radial", "RationalQuadraticSpline",
     "Sigmoid", "SplineAutoregressive", "SplineCoupling",
-    "Gap", "History", "data", "fit", "fit_reverse_kl", "flows", "gap", "reverse_gap", "train",
+    "Gap", "History", "bits_per_dim", "data", "dequantization", "dequantize", "dequantized_log_likelihood", "fit",
+    "fit_reverse_kl", "flows", "gap", "reverse_gap", "train",
 ]

@@ -18,7 +18,8 @@ class TrainingError(RuntimeError):
 @dataclass
 class Snapshot:
     """The model at one step: its loss, samples from fixed base noise (so that frames move
-    smoothly), its log-density on the history's grid, and a copy of its parameters."""
+    smoothly), its log-density on the history's grid (None without a grid), and a copy of its
+    parameters."""
 
     step: int
     loss: float
@@ -30,8 +31,9 @@ class Snapshot:
 @dataclass
 class History:
     """What a training run recorded. ``losses[k]`` is the loss at step k. ``grid`` is the list
-    of 1D tick tensors (one per dimension) on which snapshot densities are evaluated;
-    ``data`` holds reference samples of the target for plots (None if it has none)."""
+    of 1D tick tensors (one per dimension) on which snapshot densities are evaluated, for 1D
+    and 2D flows only (None above: a grid would not fit in memory); ``data`` holds reference
+    samples of the target for plots (None if it has none)."""
 
     objective: str
     bounds: tuple
@@ -52,11 +54,14 @@ class History:
 
 
 def fit(flow, data, steps=1000, batch_size=256, lr=3e-3, snapshot_every=None, seed=0, progress=True,
-        bounds=None, grid_size=80, n_samples=1000):
+        bounds=None, grid_size=80, n_samples=1000, transform=None):
     """Maximum likelihood: minimise NLL = -mean log p(x) over minibatches of ``data`` with Adam
     and a cosine learning-rate decay. ``data`` is a target (fresh samples every step) or a
-    (n, dim) tensor (minibatches drawn from it). Returns a History with a snapshot every
-    ``snapshot_every`` steps (default: 50 frames over the run) and at the last step."""
+    (n, dim) tensor (minibatches drawn from it). ``transform``, if given, is applied to every
+    minibatch before scoring: ``transform=nflesson.dequantize`` adds fresh uniform noise at
+    every step (``History.data`` keeps the untransformed points). Returns a History with a
+    snapshot every ``snapshot_every`` steps (default: 50 frames over the run) and at the last
+    step."""
     if hasattr(data, "sample"):
         target_dim, bounds = data.dim, bounds or data.bounds
         generator = torch.Generator().manual_seed(seed)
@@ -77,8 +82,13 @@ def fit(flow, data, steps=1000, batch_size=256, lr=3e-3, snapshot_every=None, se
 
     if target_dim != flow.dim:
         raise ValueError(f"the data has dim = {target_dim} but the flow has dim = {flow.dim}")
-    return _train(flow, lambda: -flow.log_prob(batch()).mean(), "maximum likelihood", reference,
-                  steps, batch_size, lr, snapshot_every, seed, progress, bounds, grid_size, n_samples)
+
+    def loss():
+        x = batch()
+        return -flow.log_prob(x if transform is None else transform(x)).mean()
+
+    return _train(flow, loss, "maximum likelihood", reference, steps, batch_size, lr, snapshot_every, seed,
+                  progress, bounds, grid_size, n_samples)
 
 
 def fit_reverse_kl(flow, log_density, steps=1000, batch_size=256, lr=3e-3, snapshot_every=None, seed=0,
@@ -113,9 +123,11 @@ def _train(flow, loss_fn, objective, reference, steps, batch_size, lr, snapshot_
     if not parameters:
         raise ValueError("this flow has no trainable parameters")
     dtype = parameters[0].dtype
-    ticks = [torch.linspace(lo, hi, grid_size, dtype=dtype) for lo, hi in bounds]
+    ticks, grid_points = None, None
+    if len(bounds) <= 2:
+        ticks = [torch.linspace(lo, hi, grid_size, dtype=dtype) for lo, hi in bounds]
+        grid_points = torch.stack([t.flatten() for t in torch.meshgrid(*ticks, indexing="xy")], -1)
     history = History(objective, tuple(map(tuple, bounds)), ticks, reference)
-    grid_points = torch.stack([t.flatten() for t in torch.meshgrid(*ticks, indexing="xy")], -1)
     optimizer, schedule = optimizer_and_schedule(parameters, lr, steps)
     flow.train()
     with torch.random.fork_rng(), _one_thread():
@@ -167,8 +179,9 @@ def _one_thread():
 @torch.no_grad()
 def _snapshot(flow, step, loss, noise, grid_points, grid_size):
     samples = flow(noise)[0]
-    shape = (grid_size,) * grid_points.shape[1]
-    log_density = flow.log_prob(grid_points).reshape(shape)
+    log_density = None
+    if grid_points is not None:
+        log_density = flow.log_prob(grid_points).reshape((grid_size,) * grid_points.shape[1])
     state = {k: v.detach().clone() for k, v in flow.state_dict().items()}
     return Snapshot(step, loss, samples, log_density, state)
 

@@ -4,6 +4,7 @@ parameters, and the exercises' worked solutions."""
 import math
 
 import torch
+from torch.autograd.functional import jacobian
 
 import nflesson as nf
 
@@ -21,16 +22,26 @@ def randomize(module, scale=0.5, seed=0):
     return module
 
 
+def autograd_log_abs_det(fn, points):
+    """log|det| of the autograd Jacobian of fn at each point (one point at a time)."""
+    out = []
+    for v in points:
+        jac = jacobian(lambda u: fn(u.unsqueeze(0))[0].squeeze(0), v)
+        out.append(torch.linalg.slogdet(jac).logabsdet)
+    return torch.stack(out)
+
+
 def real_points(n, dim, seed=1):
     return torch.randn(n, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 1.5
 
 
-# name -> (constructor, dim); every bijector maps R^dim onto R^dim except Exp and Sigmoid,
-# whose data-side points are made by their forward map.
+# name -> (constructor, dim); every bijector maps R^dim onto R^dim except Exp, Sigmoid and
+# LogitPixels (SMALLER_CODOMAIN), whose data-side points are made by their forward map.
 CASES = {
     "affine": (lambda: nf.Affine(3), 3),
     "exp": (lambda: nf.Exp(), 3),
     "sigmoid": (lambda: nf.Sigmoid(), 3),
+    "logit_pixels": (lambda: nf.LogitPixels(17, alpha=0.05), 3),
     "linear": (lambda: nf.Linear(3), 3),
     "lu_linear": (lambda: nf.LULinear(4), 4),
     "permute_reverse": (lambda: nf.Permute(3), 3),
@@ -56,9 +67,10 @@ CASES = {
     "spline_autoregressive": (lambda: nf.SplineAutoregressive(3, hidden=8, bins=4, bound=2.0), 3),
     "spline_autoregressive_order": (lambda: nf.SplineAutoregressive(3, hidden=8, bins=4, bound=2.0, order=[2, 0, 1]), 3),
     "flow": (lambda: nf.Flow([nf.ActNorm(2), nf.Planar(2), nf.AffineCoupling(2, hidden=8), nf.Radial(2)]), 2),
+    "glow": (lambda: nf.flows.glow(4, layers=2, hidden=8), 4),
 }
 
-POSITIVE_CODOMAIN = {"exp", "sigmoid"}
+SMALLER_CODOMAIN = {"exp", "sigmoid", "logit_pixels"}
 
 
 def make(name, scale=0.5):
@@ -69,7 +81,7 @@ def make(name, scale=0.5):
 
 def data_points(name, bijector, dim, n=16):
     """Points on the data side of ``bijector``, inside its codomain."""
-    if name in POSITIVE_CODOMAIN:
+    if name in SMALLER_CODOMAIN:
         return bijector(real_points(n, dim, seed=2))[0]
     return real_points(n, dim, seed=2)
 

@@ -19,13 +19,14 @@ FACTORIES_2D = {
     "iaf": lambda: nf.flows.iaf(2, layers=4, hidden=16),
     "nsf": lambda: nf.flows.nsf(2, layers=4, hidden=16, bins=6, bound=3.0),
     "nsf_autoregressive": lambda: nf.flows.nsf(2, layers=4, hidden=16, bins=6, bound=3.0, autoregressive=True),
+    "glow": lambda: nf.flows.glow(2, layers=2, hidden=16),
 }
 
 
 def make_flow(name):
     """A 2D flow with random parameters, small enough that its mass stays inside grid_2d."""
     torch.manual_seed(0)
-    return randomize(FACTORIES_2D[name]().double(), 0.15 if name in ("maf", "iaf") else 0.3)
+    return randomize(FACTORIES_2D[name]().double(), 0.15 if name in ("maf", "iaf", "glow") else 0.3)
 
 
 def grid_2d(half_width=9.0, n=500):
@@ -50,6 +51,7 @@ def test_2d_density_integrates_to_one(name):
     (lambda: nf.flows.maf(1, layers=2, hidden=8), -12, 12),
     (lambda: nf.Flow([nf.RationalQuadraticSpline(1, bins=6, bound=3.0), nf.Affine(1)]), -12, 12),
     (lambda: nf.Flow([nf.Affine(1), nf.Sigmoid()]), 0, 1),
+    (lambda: nf.Flow([nf.Affine(1), nf.LogitPixels(17, alpha=0.05)]), -17 * 0.05 / 0.9, 17 * 0.95 / 0.9),
 ])
 def test_1d_density_integrates_to_one(flow, lo, hi):
     torch.manual_seed(0)
@@ -151,13 +153,13 @@ def test_flow_errors():
 
 
 @pytest.mark.parametrize("factory", [nf.flows.linear, nf.flows.planar, nf.flows.radial, nf.flows.realnvp,
-                                     nf.flows.maf, nf.flows.iaf])
+                                     nf.flows.maf, nf.flows.iaf, nf.flows.glow])
 def test_factories_refuse_bad_sizes(factory):
     with pytest.raises(ValueError, match="layers"):
         factory(2, layers=0)
     with pytest.raises(ValueError, match="dim"):
         factory(0)
-    if factory in (nf.flows.realnvp, nf.flows.maf, nf.flows.iaf):
+    if factory in (nf.flows.realnvp, nf.flows.maf, nf.flows.iaf, nf.flows.glow):
         with pytest.raises(ValueError, match="hidden"):
             factory(2, hidden=0)
 
@@ -168,6 +170,14 @@ def test_realnvp_masks_alternate_and_need_two_dimensions():
     assert masks == [[True, True, False, False], [False, False, True, True], [True, True, False, False]]
     with pytest.raises(ValueError, match="dim >= 2"):
         nf.flows.realnvp(1)
+
+
+def test_glow_steps_are_actnorm_lulinear_coupling_from_the_data_side():
+    flow = nf.flows.glow(4, layers=3, hidden=8)
+    assert [type(layer) for layer in flow.layers] == [nf.AffineCoupling, nf.LULinear, nf.ActNorm] * 3
+    assert [layer.mask.tolist() for layer in flow.layers[::3]] == [[True, True, False, False],
+                                                                    [False, False, True, True],
+                                                                    [True, True, False, False]]
 
 
 def test_alternation_counts_from_the_data_side_as_in_zuko():

@@ -69,6 +69,34 @@ def test_tensor_data_with_a_batch_larger_than_the_data_uses_it_all():
     assert lo < data[:, 0].min().item() and hi > data[:, 0].max().item()
 
 
+def test_transform_gives_every_minibatch_fresh_noise_and_repeats_with_the_seed():
+    data = torch.arange(40.0).reshape(20, 2)
+    runs = []
+    for _ in range(2):
+        seen = []
+
+        def record(x):
+            seen.append((x, nf.dequantize(x)))
+            return seen[-1][1]
+
+        history = nf.fit(nf.flows.linear(2), data, steps=5, batch_size=8, progress=False, transform=record)
+        runs.append((history.losses, seen))
+    (losses, seen), (losses_again, seen_again) = runs
+    assert len(seen) == 6  # five steps and the final loss
+    assert all(((y >= x) & (y < x + 1)).all() for x, y in seen)
+    noises = [y - x for x, y in seen]
+    assert not torch.equal(noises[0], noises[1])
+    assert losses == losses_again and all(torch.equal(a[1], b[1]) for a, b in zip(seen, seen_again))
+    assert torch.equal(history.data, data)  # the reference points are not transformed
+
+
+def test_fit_above_two_dimensions_keeps_samples_but_no_density_grid():
+    flow = nf.flows.glow(64, layers=1, hidden=8)
+    history = nf.fit(flow, torch.randn(50, 64), steps=3, batch_size=16, progress=False, n_samples=10)
+    assert history.grid is None and all(s.log_density is None for s in history.snapshots)
+    assert history.snapshots[-1].samples.shape == (10, 64) and len(history.bounds) == 64
+
+
 def test_non_finite_loss_names_the_step_and_what_to_try():
     data = torch.randn(100, 2)
     data[7] = float("inf")
