@@ -539,7 +539,7 @@ assert runs["checkerboard", "NSF"]["gap"].nats < 0.6 * longer_gap.nats
 # plane.
 
 # %%
-fig, axes = plt.subplots(3, 4, figsize=(12, 9), layout="constrained")
+fig, axes = plt.subplots(3, 4, figsize=(10, 7.6), layout="constrained")
 for row, target_name in zip(axes, tests):
     target = nf.data.get(target_name)
     top = float(viz.density_on_grid(target.log_prob, target.bounds, 120).max())
@@ -580,19 +580,19 @@ assert nsf_on_dark > 0.9 and nsf_on_dark > realnvp_on_dark + 0.05
 #
 # The NSF fitted to the checkerboard, at work. Left: 800 base samples, coloured by where they
 # start, and a square grid drawn on the base, carried through the four spline coupling layers;
-# middle: the density after each layer; right: 600 real checkerboard samples carried back to the
-# base. What to look for: as in lesson 5 each layer moves points along one axis only, but now
+# right: 600 real checkerboard samples carried back to the base. What to look for: as in lesson 5 each layer moves points along one axis only, but now
 # the moves are not stretch-and-shift: within a single layer, a grid line is squeezed in some
 # places and stretched in others, which is how the sharp edges of the squares appear.
 
 # %%
 board_data = board.sample(600, generator=torch.Generator().manual_seed(5))
-transformation_gif = viz.save_transformation_gif(nsf_board, "07_nsf_transformation.gif", density=True,
+transformation_gif = viz.save_transformation_gif(nsf_board, "07_nsf_transformation.gif", frames=40,
                                                  data=board_data, bounds=((-3, 3), (-3, 3)))
 Image(filename=transformation_gif)
 
 # %% [markdown]
-# As a player: drag the **layer time** from 0 (the base) to 4 (the data), or press play.
+# As a player, with the density after each layer added (middle): drag the **layer time** from
+# 0 (the base) to 4 (the data), or press play.
 
 # %%
 widgets.TransformationPlayer(nsf_board, density=True, data=board_data, bounds=((-3, 3), (-3, 3)))
