@@ -417,7 +417,8 @@ assert abs(energies["u1"].log_z - nf.data.get("u1").log_normalizer()) < 1e-6
 # two energies shown here. (The paper also fits $U_3$ and $U_4$. With this step budget the runs
 # on them were not reliable, and this lesson must run in under a minute, so we keep $U_1$ and
 # $U_2$; try the others yourself with more steps.) The run with $K = 32$ on $U_2$ also keeps
-# snapshots, for the animation below. All six runs take about half a minute.
+# snapshots, for the animation below. All six runs take ten to thirty seconds, depending on the
+# machine.
 
 # %%
 LAYERS = (2, 8, 32)
@@ -459,21 +460,33 @@ for ax in axes.flat:
 plt.show()
 
 # %% [markdown]
-# More layers, closer fits, on both energies. With $K = 2$ the flow is a standard normal
-# bent twice: it cannot follow the ring of $U_1$ or the wave of $U_2$, and stays more than 1
-# nat away. $K = 8$ halves that or better, and $K = 32$ comes within about **0.10 nats** of $U_1$
-# and **0.28 nats** of $U_2$ (the table above has the exact numbers; the standard errors are
-# around 0.01 to 0.05). The pictures show what the nats mean: $K = 32$ covers both halves of the
-# ring of $U_1$, and one and a half periods of the wave of $U_2$, but it misses both ends of
-# the wave. Reverse KL
-# is *mode seeking*: $\log q - \log \tilde p$ is large where $q$ puts mass that $p$ lacks, so the
-# flow would rather miss some of the target than spill over it.
+# More layers, closer fits. With $K = 2$ the flow is a standard normal bent twice: it cannot
+# follow the ring of $U_1$ or the wave of $U_2$, and stays more than 1 nat away. $K = 8$ halves
+# that or better (about 0.35 and 0.55 nats), and $K = 32$ comes within about **0.23 nats** of
+# $U_1$ and **0.28 nats** of $U_2$ (the table above has the digits; the standard errors are
+# around 0.01 to 0.05). The pictures show what the nats mean. On $U_1$ the 32-layer flow found
+# both halves of the ring but gave the left one far too little mass; on $U_2$ it follows one
+# and a half periods of the wave and misses both ends. Reverse KL is *mode seeking*:
+# $\log q - \log \tilde p$ is large where $q$ puts mass that $p$ lacks, and the loss weighs it by
+# $q$'s own mass, so the flow would rather miss some of the target than spill over it.
+#
+# These are short runs, and their numbers move from seed to seed, and from machine to machine:
+# CPUs round floats differently, and a few hundred steps of Adam amplify the difference. Over
+# seeds 0 to 6 we measured, on $U_1$ and $U_2$: $K = 2$, 1.14 to 1.32 and 0.67 to 1.28 nats;
+# $K = 8$, 0.25 to 0.54 and 0.30 to 0.55; $K = 32$, 0.06 to 0.23 and 0.23 to 0.33. What holds
+# in every run: $K = 2$ is far behind, and $K = 32$ is the best on $U_1$ (most runs end below
+# 0.15 nats there; the lopsided 0.23 of the run stored in this notebook is the exception). On
+# $U_2$, 400 steps are not enough for 32 layers to pull clearly ahead: with most seeds $K = 8$
+# and $K = 32$ both end near 0.3 nats, and the 8-layer run here stalled higher. The checks
+# below assert only what held every time.
 
 # %%
 for name in energies:
     kls = [kl_table[name, K][0] for K in LAYERS]
-    assert kls[0] > kls[1] + 0.5 and kls[1] > kls[2] + 0.15, (name, kls)
-assert kl_table["u1", 32][0] < 0.15 and kl_table["u2", 32][0] < 0.35
+    assert kls[0] > 0.6 and kls[0] > kls[1] + 0.1 and kls[0] > kls[2] + 0.1, (name, kls)  # K = 2: far behind
+kl_u1, kl_u2 = ([kl_table[name, K][0] for K in LAYERS] for name in energies)
+assert kl_u1[2] < kl_u1[1] and kl_u1[2] < 0.3, kl_u1  # K = 32 is the best fit of U1
+assert kl_u2[2] < kl_u2[1] + 0.06 and kl_u2[2] < 0.4, kl_u2  # and at least as good as K = 8 on U2
 
 # %% [markdown]
 # ## 7. Watch it train
@@ -549,19 +562,20 @@ plt.show()
 
 # %% [markdown]
 # Honest numbers: the Gaussian is about **1.60 nats** from the moons, 8 radial layers about
-# **1.51**, and 8 planar layers about **1.30**. Both beat the Gaussian, planar clearly, but
-# neither comes near the two crescents: the planar flow finds two lumps at the far ends of the
-# moons, joined by a faint bridge, and the radial flow barely dents the Gaussian (with two spikes
-# where a few layers contract). Each layer bends the plane along one line or around one
-# point, and unbending a standard normal into two thin, separated arcs takes far more of them
-# (and, for planar layers, a Newton solve per layer at every training step). In variational
-# inference these flows are cheap and useful; as density estimators they are outclassed by
-# the coupling flows of the next lesson.
+# **1.48**, and 8 planar layers about **1.30**. Planar clearly beats the Gaussian, radial only a
+# little (with other seeds we measured 0.84 to 1.33 nats for planar, 1.48 to 1.60 for radial,
+# and 1.60 for the Gaussian every time), and neither comes near the two crescents: the planar
+# flow finds two lumps at the far ends of the moons, joined by a faint bridge, and the radial
+# flow barely dents the Gaussian (with two spikes where a few layers contract). Each layer bends
+# the plane along one line or around one point, and unbending a standard normal into two thin,
+# separated arcs takes far more of them (and, for planar layers, a Newton solve per layer at
+# every training step). In variational inference these flows are cheap and useful; as density
+# estimators they are outclassed by the coupling flows of the next lesson.
 
 # %%
 gaussian_gap, planar_gap, radial_gap = gaps.values()
-assert 1.55 < gaussian_gap < 1.65 and 1.25 < planar_gap < 1.35 and 1.47 < radial_gap < 1.56
-assert planar_gap < radial_gap - 0.15 and radial_gap < gaussian_gap - 0.05
+assert 1.55 < gaussian_gap < 1.65 and 0.7 < planar_gap < 1.45 and 1.4 < radial_gap < 1.66
+assert planar_gap < gaussian_gap - 0.15 and planar_gap < radial_gap - 0.1
 
 # %% [markdown]
 # ## 9. Exercises
@@ -632,12 +646,14 @@ questions["reverse_kl"].check(answer)
 #   factor $(1 + \beta/\alpha)^2 = 25$, and $\beta < 0$ makes a peak instead.
 # - Reverse KL fits an unnormalised density with samples of the flow only; the loss is
 #   $\mathrm{KL} - \log Z$. The energies $U_2, U_3, U_4$ need a wall to be normalisable.
-#   With planar flows of $K = 2, 8, 32$ layers the KL falls from about 1.2 to 0.35 to 0.10 nats
-#   on $U_1$, and from 1.28 to 0.55 to 0.28 nats on $U_2$.
+#   With planar flows of $K = 2, 8, 32$ layers the KL falls from about 1.2 to 0.35 to 0.23 nats
+#   on $U_1$, and from 1.28 to 0.55 to 0.28 nats on $U_2$, in this run; such short runs vary
+#   from seed to seed, but $K = 2$ is always far behind and $K = 32$ always best on $U_1$.
+#   Reverse KL is mode seeking: the flows miss parts of the target rather than spill over it.
 # - The learned transformation of the 32-layer flow shows each layer bending the plane a little
 #   along one direction; the wave appears only as the bends add up.
-# - Fitted to the two moons by maximum likelihood, 8 planar layers are 1.30 nats from the
-#   truth, 8 radial layers 1.51, a Gaussian 1.60: better than a Gaussian, far from good.
+# - Fitted to the two moons by maximum likelihood, 8 planar layers are about 1.30 nats from
+#   the truth, 8 radial layers 1.48, a Gaussian 1.60: better than a Gaussian, far from good.
 #
 # Planar and radial layers each bend the plane along one line or around one point, so they
 # need many layers for a complex shape. Coupling layers transform half of the coordinates with

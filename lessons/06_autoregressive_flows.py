@@ -336,9 +336,10 @@ print(f"{'gap in nats':<16}{'MAF':>14}{'RealNVP':>16}")
 for target_name in targets:
     row = (gaps[target_name, name] for name in builders)
     print(f"{target_name:<16}" + "".join(f"{gap.nats:>8.3f} ± {gap.standard_error:.3f}" for gap in row))
-measured = {("moons", "MAF"): 0.616, ("moons", "RealNVP"): 0.311, ("eight_gaussians", "MAF"): 0.371,
-            ("eight_gaussians", "RealNVP"): 0.453, ("checkerboard", "MAF"): 0.388, ("checkerboard", "RealNVP"): 0.331}
-assert all(abs(gaps[key].nats - value) < 0.05 and gaps[key].standard_error < 0.01 for key, value in measured.items())
+mean_gap = {name: sum(gaps[target_name, name].nats for target_name in targets) / 3 for name in builders}
+print("mean over the three targets: " + ", ".join(f"{name} {value:.2f}" for name, value in mean_gap.items()))
+assert all(0.15 < gap.nats < 0.8 and gap.standard_error < 0.01 for gap in gaps.values())  # all far from the truth
+assert abs(mean_gap["MAF"] - mean_gap["RealNVP"]) < 0.25  # and neither far ahead of the other
 
 # %%
 fig, axes = plt.subplots(2, 3, figsize=(9.6, 6.4), layout="constrained")
@@ -350,16 +351,20 @@ for column, target_name in enumerate(targets):
 plt.show()
 
 # %% [markdown]
-# With the same layers, hidden units, steps, learning rate, batches and seed, neither wins
-# everywhere in this short run: MAF against RealNVP is about **0.62 vs 0.31 nats** on moons,
-# **0.37 vs 0.45** on the eight Gaussians and **0.39 vs 0.33** on the checkerboard. Both are
-# far from the truth after 500 steps with 32 hidden units (the moons' arms are too thick, a
-# few of the eight Gaussians are merged, the checkerboard's squares are smeared), and the
-# pictures show the same kind of errors for both. In 2D, as explained above, a MAF layer has no
-# structural advantage over a coupling layer (its first coordinate only gets a constant shift
-# and scale in each layer), and the order of the two on such short runs says little.
-# Autoregression pays off in higher dimension, where coordinate $i$ can condition on all $i - 1$
-# coordinates before it instead of on a fixed half.
+# With the same layers, hidden units, steps, learning rate, batches and seed, MAF against
+# RealNVP is about **0.55 vs 0.25 nats** on moons, **0.36 vs 0.38** on the eight Gaussians and
+# **0.39 vs 0.34** on the checkerboard in this run. Do not read a ranking into that. These runs
+# are short, and their digits change with the seed, and with the machine (CPUs round floats
+# differently, and 500 Adam steps amplify the difference): over seeds 0 to 3 we measured MAF
+# anywhere from 0.27 to 0.63 nats on the moons and RealNVP from 0.25 to 0.49, and each flow
+# came out ahead on each target with at least one seed. The spread from run to run is as large
+# as the difference between the two. Both are far from the truth after 500 steps with 32 hidden
+# units (the moons' arms are too thick, a few of the eight Gaussians are merged, the
+# checkerboard's squares are smeared), and the pictures show the same kind of errors for both.
+# In 2D, as explained above, a MAF layer has no structural advantage over a coupling layer (its
+# first coordinate only gets a constant shift and scale in each layer). Autoregression pays off
+# in higher dimension, where coordinate $i$ can condition on all $i - 1$ coordinates before it
+# instead of on a fixed half.
 #
 # ### The learned transformation
 #
@@ -369,8 +374,9 @@ plt.show()
 # shift, and the second is shifted and scaled by amounts that depend on the first, so every
 # vertical line of the grid slides and stretches on its own; the next layer does the same with
 # the roles swapped. What to look for: the round cloud is cut into strips, and the strips into
-# pieces, until most of the colours sit in one of the eight blobs. The faint threads between the
-# blobs are the price of a continuous map: it cannot tear the plane.
+# pieces, until most of the points lie on the ring, bunched where the eight blobs are. The
+# points and threads left between the blobs are the price of a continuous map (it cannot tear
+# the plane) and of a short training.
 
 # %%
 maf_eight = models["eight_gaussians", "MAF"]
@@ -413,7 +419,7 @@ vi_history = nf.fit_reverse_kl(iaf, energy, steps=400, batch_size=256, lr=5e-3, 
 kl, kl_error = nf.reverse_gap(iaf, energy, n=20_000, seed=3)  # mean(log q - log p~) + log Z, over x ~ q
 print(f"final training loss {vi_history.losses[-1]:.4f};  log Z = {energy.log_normalizer():.4f}")
 print(f"KL(q || p) on 20,000 samples of q: {kl:.4f} nats (± {kl_error:.4f})")
-assert 0.11 < kl < 0.16 and kl_error < 0.01
+assert 0.08 < kl < 0.2 and kl_error < 0.01
 
 # %% [markdown]
 # Press **play** or drag the slider: the orange samples of $q$ spread from the standard normal
@@ -442,13 +448,13 @@ viz.plot_density(iaf.log_prob, box, axes[1], size=150, title=f"IAF after 400 ste
 plt.show()
 
 # %% [markdown]
-# After 400 steps the IAF is about **0.14 nats** from the posterior ($\mathrm{KL}(q \,\|\, p)$
-# on 20,000 of its own samples, with a standard error of about 0.004). It found both halves of
-# the ring; the faint bridge between them at the bottom is where the reverse KL is lenient: it
-# punishes $q$ for putting mass where $p$ has none only in proportion to that mass, which is
-# small there. Because the reverse KL is an expectation under $q$, it never needs to *score* a
-# point $q$ did not generate: IAF's slow direction is never used in training (only for the
-# density pictures).
+# After 400 steps the IAF is about **0.13 nats** from the posterior ($\mathrm{KL}(q \,\|\, p)$
+# on 20,000 of its own samples, with a standard error of about 0.004; other seeds gave 0.11 to
+# 0.14). It found both halves of the ring; the faint bridge joining them over the top is where
+# the reverse KL is lenient: it punishes $q$ for putting mass where $p$ has none only in
+# proportion to that mass, which is small there. Because the reverse KL is an expectation under
+# $q$, it never needs to *score* a point $q$ did not generate: IAF's slow direction is never
+# used in training (only for the density pictures).
 #
 # ## 7. Exercises
 #
@@ -516,17 +522,17 @@ questions["log_det"].check(answer)
 # - MAF scores in one pass per layer and samples in $d$ passes; IAF (`nf.Inverse` of the same
 #   layer) swaps the two. Measured from $d = 2$ to $32$: the slow direction grew by a factor of
 #   ten or more, the fast one hardly at all.
-# - Same size and training in 2D, neither MAF nor RealNVP won everywhere (MAF against
-#   RealNVP: about 0.62 vs 0.31 nats on moons, 0.37 vs 0.45 on eight Gaussians, 0.39 vs 0.33 on
-#   the checkerboard); in 2D a MAF layer is little more than a coupling layer, and
-#   autoregression pays off in higher dimension.
+# - Same size and training in 2D, neither MAF nor RealNVP came out reliably ahead (MAF against
+#   RealNVP in this run: about 0.55 vs 0.25 nats on moons, 0.36 vs 0.38 on eight Gaussians, 0.39
+#   vs 0.34 on the checkerboard; with other seeds the order changes); in 2D a MAF layer is little
+#   more than a coupling layer, and autoregression pays off in higher dimension.
 # - IAF is the flow for variational inference: the reverse KL only needs samples and their
-#   density, IAF's one-pass direction. On $U_1$ it reached about 0.14 nats from the posterior
+#   density, IAF's one-pass direction. On $U_1$ it reached about 0.13 nats from the posterior
 #   in 400 steps.
 #
-# This was the last core lesson: you can now build, train and grade the main families of
-# normalizing flows. What follows is a map of what lies beyond, and answers to the questions
-# learners ask most.
+# With this lesson you can build, train and grade the main families of normalizing flows.
+# What follows is a map of what lies beyond, and answers to the questions learners ask most;
+# the next lesson takes the first step beyond, to spline flows.
 #
 # ## Where to go next
 #
@@ -535,7 +541,8 @@ questions["log_det"].check(answer)
 #   $z_i e^{s_i} + t_i$ inside a coupling or autoregressive layer by a monotonic
 #   rational-quadratic spline whose knots the network outputs: still invertible, still a
 #   triangular Jacobian, far more flexible per layer. The sharp edges of the checkerboard are
-#   where they shine.
+#   where they shine: [lesson 7](07_spline_flows.ipynb) builds them and races them against the
+#   MAF and RealNVP of this lesson.
 # - *Neural autoregressive flows* (NAF, Huang et al., 2018) go further and use a small
 #   monotonic network per coordinate.
 # - *Invertible $1 \times 1$ convolutions* (Glow, Kingma & Dhariwal, 2018) mix the channels of
@@ -582,3 +589,5 @@ questions["log_det"].check(answer)
 # spaces of different dimensions does not exist, and the change of variables formula needs a
 # square Jacobian. A flow cannot compress $x$ into a smaller $z$; the latent space is as large
 # as the data.
+#
+# **Next:** [Lesson 7 · Spline flows](07_spline_flows.ipynb)
