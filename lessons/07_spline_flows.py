@@ -688,4 +688,4 @@ questions["inverse"].check(answer)
 # tabular data. Next we leave the plane: a flow on real images, with dequantization, bits per
 # dimension, anomaly detection and compression.
 #
-# **Next:** Lesson 8 · Flows on real data (coming next).
+# **Next:** [Lesson 8 · Flows on real data: handwritten digits](08_digits.ipynb)
