@@ -21,20 +21,20 @@ apart.
 
 Every run is repeated with five seeds; a row reports the median over seeds of the median step
 time, and the mean gap with its range over the seeds. Needs zuko: pip install -e ".[bench]".
-Prints a Markdown table; a full run (all defaults, about 1 hour on 2 cores) also writes it to
-benchmarks/compare.md.
+Prints a Markdown table; a full run (all defaults) also writes it to benchmarks/compare.md and
+into README.md.
 """
 
 import argparse
 import datetime
 import os
-import pathlib
 import platform
 import statistics
 import time
 
 import torch
 import zuko
+from publish import publish
 
 import nflesson as nf
 from nflesson.train import optimizer_and_schedule
@@ -161,7 +161,7 @@ def main():
     ])
     print(table)
     if all(getattr(args, name) == parser.get_default(name) for name in vars(args)):
-        (pathlib.Path(__file__).parent / "compare.md").write_text(table + "\n")
+        publish("compare.md", table)
 
 
 if __name__ == "__main__":

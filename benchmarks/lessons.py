@@ -3,7 +3,8 @@ runs it (Run All). Budgets: 60 s and 1.5 GB per lesson, 5 min for the course.
 
     .venv/bin/python benchmarks/lessons.py [lessons/NN_name.py ...]
 
-Prints a Markdown table and writes it to benchmarks/lessons.md.
+Prints a Markdown table; a run over all lessons also writes it to benchmarks/lessons.md and into
+README.md.
 """
 
 import datetime
@@ -13,6 +14,7 @@ import platform
 import sys
 
 import torch
+from publish import publish
 
 from nflesson.course import execute, lesson_sources
 
@@ -45,7 +47,7 @@ def main(paths):
     ])
     print(table)
     if not paths:
-        (pathlib.Path(__file__).parent / "lessons.md").write_text(table + "\n")
+        publish("lessons.md", table)
 
 
 if __name__ == "__main__":

@@ -46,3 +46,25 @@ def test_profile_step_reports_the_optimizer_share():
     out = run_script(BENCHMARKS / "profile_step.py", "maf")
     assert "Self CPU time total" in out
     assert "maf:" in out and "ms per step under the profiler, optimizer step" in out
+
+
+@pytest.mark.parametrize("name", ["lessons.md", "compare.md"])
+def test_readme_shows_the_benchmark_tables_as_written(name):
+    sys.path.insert(0, str(BENCHMARKS))
+    from publish import readme_block
+
+    assert readme_block(name) == (BENCHMARKS / name).read_text(), f"README.md and benchmarks/{name} disagree"
+
+
+def test_publish_replaces_only_its_block(tmp_path, monkeypatch):
+    sys.path.insert(0, str(BENCHMARKS))
+    import publish
+
+    readme = tmp_path / "README.md"
+    readme.write_text("top\n<!-- benchmarks/x.md -->\nold\n<!-- end -->\nmiddle\n<!-- benchmarks/y.md -->\nkeep\n<!-- end -->\n")
+    monkeypatch.setattr(publish, "ROOT", tmp_path)
+    (tmp_path / "benchmarks").mkdir()
+    publish.publish("x.md", "| new |", readme)
+    assert readme.read_text() == ("top\n<!-- benchmarks/x.md -->\n| new |\n<!-- end -->\nmiddle\n"
+                                  "<!-- benchmarks/y.md -->\nkeep\n<!-- end -->\n")
+    assert (tmp_path / "benchmarks" / "x.md").read_text() == "| new |\n"
