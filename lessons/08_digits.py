@@ -509,7 +509,7 @@ axes[-1].legend(fontsize=7)
 plt.show()
 print(f"a blank image: {blank:.2f} bits/dim, better than {beaten:.0%} of the real test digits")
 print("mean test bits/dim per class:", ", ".join(f"{c}: {b:.2f}" for c, b in enumerate(by_class)))
-assert 0 < beaten < 0.2 and aucs["dimmed"] < 0.9 and int(np.argmin(by_class)) == 1
+assert beaten > 0 and aucs["dimmed"] < 0.9 and int(np.argmin(by_class)) == 1
 
 # %% [markdown]
 # Noise, inverted, shifted and rotated images are caught almost perfectly: their scores lie
@@ -518,8 +518,11 @@ assert 0 < beaten < 0.2 and aucs["dimmed"] < 0.9 and int(np.argmin(by_class)) ==
 # resemble the 3s, 5s and 8s it knows. The **dimmed** digits show where the likelihood is
 # fooled: they are not digits of this data set, yet their scores overlap the real ones (AUC
 # about 0.74). A likelihood rewards simple images, not only typical ones, as the last panel
-# shows: a blank image, no digit at all, is more likely under the model than 4% of the real
-# test digits, and among the classes the simple 1s are the most likely.
+# shows: a blank image, no digit at all, is more likely under the model than some of the real
+# test digits, and among the classes the simple 1s are the most likely. How many real digits
+# the blank image beats is the least stable number of this lesson: 4% here, but between a
+# quarter and two thirds when the same model is trained with other seeds. A blank image lies
+# far from every training image, where nothing in training pins the density down.
 #
 # Likelihood-based anomaly detection works best against anomalies that are *more complex* than
 # the data; against simpler ones it needs help (a common fix compares the likelihood with that
