@@ -9,12 +9,12 @@ STAMP := $(VENV)/.installed
 TORCH ?= torch==2.13.0
 TORCH_PIP_FLAGS ?=
 
-.PHONY: lab test lessons bench student clean
+.PHONY: lab test lessons bench student book test-oldest clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH_PIP_FLAGS) "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench,book]"
 	touch $@
 
 lab: $(STAMP)
@@ -37,5 +37,25 @@ bench: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python -m nflesson.course student
 
+# The course as a website, from the lessons' stored outputs (nothing is executed or downloaded),
+# in book/_build/html (git-ignored). REPO=owner/name and HUB=https://your.hub set the launch
+# buttons for this build (default: book/conf.py's settings).
+book: $(STAMP)
+	BOOK_REPOSITORY="$(REPO)" BOOK_JUPYTERHUB="$(HUB)" $(BIN)/python book/build.py
+
+# The lowest versions pyproject.toml admits for the runtime dependencies, in .venv-oldest, then
+# the package's tests and lesson 1 there. torch: TORCH_OLDEST, the lowest this machine can install
+# (README, Tests). Not part of `make test` or CI; it downloads the old releases.
+OLDEST := .venv-oldest
+TORCH_OLDEST ?= $(TORCH)
+test-oldest:
+	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install --quiet $(TORCH_PIP_FLAGS) "$(TORCH_OLDEST)"
+	$(OLDEST)/bin/python -m pip install --quiet -e . $$($(PYTHON) tests/lowest_requirements.py) pytest nbval hypothesis pyyaml
+	$(OLDEST)/bin/python -m pip list
+	$(OLDEST)/bin/python -m pytest -o addopts="" -p no:cacheprovider -m "not browser and not slow" \
+	  --ignore=tests/test_course.py --ignore=tests/test_benchmarks.py tests \
+	  --nbval-lax --nbval-current-env lessons/01_change_of_variables.ipynb
+
 clean:
-	rm -rf $(VENV) nflesson.egg-info .coverage
+	rm -rf $(VENV) $(OLDEST) nflesson.egg-info .coverage book/_build

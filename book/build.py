@@ -1,9 +1,10 @@
 """Build the course website: ``python book/build.py [OUT]`` (``make book``; OUT defaults to
 book/_build, which git ignores). The pages are made from the lessons' stored outputs: nothing is
-executed and nothing is downloaded. The sources are staged in OUT/source (book/*.md, the README
-they include, lessons/NN_name.ipynb, the README's images and the site's badges), copied with
-their times so that a second build only redoes what changed, and Sphinx runs with warnings as
-errors; the site is in OUT/html. Prints the site's folder; exits with Sphinx's status."""
+executed and nothing is downloaded. The sources are staged in OUT/source (book/*.md,
+lessons/NN_name.ipynb, the README's images and the site's badges; conf.py adds the README),
+copied with their times so that a second build only redoes what changed, and Sphinx runs with
+warnings as errors; the site is in OUT/html. Prints the site's folder; exits with Sphinx's
+status."""
 
 import pathlib
 import shutil
@@ -19,7 +20,6 @@ def sources():
     """{path in the staged source: file in the repository}."""
     files = {path.name: path for path in BOOK.glob("*.md")}
     files |= {f"badges/{path.name}": path for path in BOOK.glob("badges/*.svg")}
-    files["README.md"] = ROOT / "README.md"
     files |= {f"lessons/{path.name}": path for path in sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))}
     files |= {f"images/{path.name}": path for path in sorted((ROOT / "images").glob("*")) if path.is_file()}
     return files
@@ -30,7 +30,7 @@ def stage(source):
     if source.exists():
         for path in sorted(source.rglob("*"), reverse=True):
             relative = path.relative_to(source).as_posix()
-            if path.is_file() and relative not in wanted:
+            if path.is_file() and relative not in wanted and relative != "README.md":
                 path.unlink()
             elif path.is_dir() and not any(path.iterdir()):
                 path.rmdir()
@@ -42,12 +42,12 @@ def stage(source):
             shutil.copy2(original, copy)
 
 
-def build(out, quiet=False):
+def build(out):
     out = pathlib.Path(out).resolve()
     stage(out / "source")
     args = ["-b", "html", "-W", "--keep-going", "-c", str(BOOK), "-d", str(out / "doctrees"),
             str(out / "source"), str(out / "html")]
-    return build_main((["-q"] if quiet else []) + args)
+    return build_main(args)
 
 
 if __name__ == "__main__":

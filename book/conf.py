@@ -8,11 +8,13 @@ them for one build (the GitHub Pages workflow passes its own repository).
 
 import os
 import pathlib
+import re
 import shutil
 import sys
 from urllib.parse import urlencode
 
 import mathjax  # django-static-mathjax: a copy of MathJax 3 on PyPI, so pages typeset offline
+from sphinx.util import logging
 
 REPOSITORY = os.environ.get("BOOK_REPOSITORY") or "OWNER/REPO"  # owner/name on GitHub
 BRANCH = os.environ.get("BOOK_BRANCH") or "main"
@@ -26,6 +28,7 @@ BADGES = {"https://mybinder.org/badge_logo.svg": "badges/binder.svg",
           "https://img.shields.io/badge/launch-JupyterHub-orange": "badges/jupyterhub.svg"}
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+logger = logging.getLogger("nflesson.book")
 sys.path.insert(0, str(ROOT))  # autodoc imports nflesson from this checkout
 
 project = "nflesson: normalizing flows, lesson by lesson"
@@ -65,6 +68,9 @@ html_theme_options = {
     "home_page_in_toc": True,
     "show_toc_level": 2,
 }
+# default_mode: the theme warns in the console without one; nflesson_launch is not used by the
+# templates: it is here so that a change of these settings rewrites every page.
+html_context = {"default_mode": "auto", "nflesson_launch": [REPOSITORY, BRANCH, JUPYTERHUB]}
 
 
 def launch_links(notebook):
@@ -95,15 +101,22 @@ def add_launch_buttons(app, pagename, templatename, context, doctree):
     })
 
 
-def fill_in_repository(app, relative_path, parent_docname, content):
-    """The README's placeholders (OWNER/REPO, the hub HUB) replaced by the settings above, and its
-    badges by the site's copies."""
-    text = content[0].replace("OWNER%2FREPO", REPOSITORY.replace("/", "%2F"))
+def stage_readme(app):
+    """The README, which index.md and teachers.md include, staged with its placeholders
+    (OWNER/REPO, the hub HUB) replaced by the settings above and its badges by the site's copies
+    (rewritten only when that changes, so that a second build redoes nothing)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = text.replace("OWNER%2FREPO", REPOSITORY.replace("/", "%2F"))
     text = text.replace("tree%2FREPO%2F", f"tree%2F{REPOSITORY.split('/')[-1]}%2F")
     text = text.replace("OWNER/REPO", REPOSITORY).replace("https://HUB", JUPYTERHUB)
     for remote, local in BADGES.items():
         text = text.replace(f"]({remote})", f"]({local})")
-    content[0] = text
+    for image in sorted(set(re.findall(r'<img src="(images/[^"]+)"', text))):
+        if not (ROOT / image).is_file():  # a raw HTML image: Sphinx would not notice it is missing
+            logger.warning(f"README.md shows {image}, which does not exist (make lessons writes it)")
+    staged = pathlib.Path(app.srcdir) / "README.md"
+    if not staged.exists() or staged.read_text(encoding="utf-8") != text:
+        staged.write_text(text, encoding="utf-8")
 
 
 def bars_are_absolute_values(app, what, name, obj, options, lines):
@@ -130,6 +143,6 @@ def copy_files(app, exception):
 
 def setup(app):
     app.connect("html-page-context", add_launch_buttons, priority=502)  # after the theme's buttons
-    app.connect("include-read", fill_in_repository)
+    app.connect("builder-inited", stage_readme)
     app.connect("autodoc-process-docstring", bars_are_absolute_values)
     app.connect("build-finished", copy_files)

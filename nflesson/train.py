@@ -159,8 +159,14 @@ def _train(flow, loss_fn, objective, reference, steps, batch_size, lr, snapshot_
 def optimizer_and_schedule(parameters, lr, steps):
     """Adam with a cosine decay of the learning rate from lr to lr / 100 over ``steps``.
     Adam runs its fused kernel, which updates all parameters in one call (on the course's
-    flows a training step takes about 20% less time than with the default per-tensor loop)."""
-    optimizer = torch.optim.Adam(parameters, lr=lr, fused=True)
+    flows a training step takes about 20% less time than with the default per-tensor loop),
+    where this torch has one for the parameters' device (CPU since torch 2.4, CUDA before);
+    elsewhere (e.g. MPS on some versions) Adam refuses it and the default loop runs."""
+    parameters = list(parameters)
+    try:
+        optimizer = torch.optim.Adam(parameters, lr=lr, fused=True)
+    except RuntimeError:  # "`fused=True` requires all the params to be ... of supported devices"
+        optimizer = torch.optim.Adam(parameters, lr=lr)
     return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr / 100)
 
 

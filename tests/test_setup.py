@@ -4,6 +4,7 @@ dependencies of pyproject.toml with the same bounds, and CI calls the README's c
 import pathlib
 import re
 import tomllib
+import urllib.parse
 
 import yaml
 
@@ -48,3 +49,29 @@ def test_binder_links_open_existing_lessons():
     assert {repo for repo, _ in links} == {"OWNER/REPO"}, "one placeholder, documented in the README"
     for _, path in links:
         assert (ROOT / path).is_file(), f"a Binder link opens {path}, which does not exist"
+
+
+def test_colab_and_hub_links_open_existing_lessons():
+    """The README's Colab and nbgitpuller launch links open lessons that exist, in the same
+    repository placeholder as the Binder links."""
+    readme = (ROOT / "README.md").read_text()
+    colab = re.findall(r"\]\(https://colab\.research\.google\.com/github/([^/]+/[^/]+)/blob/main/([\w/.]+)\)", readme)
+    hub = re.findall(r"\]\(https://HUB/hub/user-redirect/git-pull\?([^)]+)\)", readme)
+    assert colab and hub, "the README has Colab and JupyterHub launch links"
+    assert {repo for repo, _ in colab} == {"OWNER/REPO"}
+    for _, path in colab:
+        assert (ROOT / path).is_file(), f"a Colab link opens {path}, which does not exist"
+    for query in hub:
+        fields = {key: values[0] for key, values in urllib.parse.parse_qs(query).items()}
+        assert fields["repo"] == "https://github.com/OWNER/REPO" and fields["branch"] == "main"
+        assert fields["urlpath"].startswith("lab/tree/REPO/")
+        path = fields["urlpath"].removeprefix("lab/tree/REPO/")
+        assert (ROOT / path).is_file(), f"a JupyterHub link opens {path}, which does not exist"
+
+
+def test_make_test_installs_what_the_book_test_needs_and_pages_build_with_make_book():
+    makefile = (ROOT / "Makefile").read_text()
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert "book" in extras and '-e ".[dev,bench,book]"' in makefile
+    workflow = (ROOT / ".github" / "workflows" / "book.yml").read_text()
+    assert "make book" in workflow and "book/_build/html" in workflow

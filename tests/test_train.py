@@ -152,3 +152,29 @@ def test_fit_refuses_data_of_another_dimension():
         nf.fit(nf.flows.linear(2), torch.zeros(10, 3), steps=2, progress=False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         nf.fit(nf.Flow([nf.Exp()], dim=2), torch.ones(10, 2), steps=2, progress=False)
+
+
+def test_adam_is_fused_where_torch_has_the_kernel_and_plain_where_it_refuses_it(monkeypatch):
+    """CPU tensors have Adam's fused kernel since torch 2.4; before (and on some devices) Adam
+    raises RuntimeError for fused=True, and nf.fit must train with the default loop instead."""
+    from nflesson.train import optimizer_and_schedule
+
+    flow = nf.flows.realnvp(2, layers=2, hidden=8)
+    optimizer, _ = optimizer_and_schedule(flow.parameters(), 1e-3, 10)
+    assert optimizer.defaults["fused"] is True  # this torch (>= 2.4) on CPU
+    assert len(optimizer.param_groups[0]["params"]) == len(list(flow.parameters()))
+
+    adam = torch.optim.Adam
+
+    def adam_without_a_cpu_kernel(params, *args, fused=None, **kwargs):  # torch 2.2 and 2.3 on CPU
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of "
+                               "supported devices: ['cuda']")
+        return adam(params, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", adam_without_a_cpu_kernel)
+    optimizer, _ = optimizer_and_schedule(flow.parameters(), 1e-3, 10)  # a generator, used once
+    assert not optimizer.defaults["fused"]
+    assert len(optimizer.param_groups[0]["params"]) == len(list(flow.parameters()))
+    history = nf.fit(flow, nf.data.get("moons"), steps=20, batch_size=64, progress=False)
+    assert len(history.losses) == 20 and all(math.isfinite(loss) for loss in history.losses)
