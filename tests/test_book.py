@@ -124,7 +124,7 @@ def test_site_builds_with_a_page_per_lesson_and_nothing_from_outside(site):
     assert (site / "_static" / "mathjax" / "tex-chtml-full.js").stat().st_size > 100_000
     assert list((site / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
     api = parse(site / "api.html").ids
-    for name in ("nflesson.Flow", "nflesson.train.fit", "nflesson.flows.realnvp", "nflesson.data.get",
+    for name in ("nflesson.Flow", "nflesson.fit", "nflesson.flows.realnvp", "nflesson.data.get",
                  "nflesson.viz.save_transformation_gif", "nflesson.widgets.TrainingPlayer"):
         assert name in api, f"the API page does not document {name}"
     landing = (site / "index.html").read_text()
