@@ -1,8 +1,8 @@
 """nflesson against zuko, side by side in one process: RealNVP and MAF of zuko's size (8 layers,
 conditioners with two hidden layers of 64) and neural spline flows (4 layers of 8-bin
 rational-quadratic splines, autoregressive as zuko's NSF, and coupling as zuko's NSF with
-passes=2; the same conditioners) trained by maximum likelihood on four 2D targets. nflesson's
-splines live on [-4, 4], zuko's on [-5, 5] (each library's default). zuko's coupling conditioner
+passes=2; the same conditioners) trained by maximum likelihood on four 2D targets. Both
+libraries' splines live on [-5, 5] (each library's default). zuko's coupling conditioner
 is a masked network that counts its masked-out weights; nflesson's sees only the kept half, so
 it has fewer parameters for the same layers.
 

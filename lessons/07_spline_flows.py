@@ -374,8 +374,11 @@ assert round_trip < 1e-12 and torch.allclose(z_back, z_packaged, atol=1e-12)
 # the interval, `nf.RationalQuadraticSpline` is the identity with log-det 0, so every real
 # number has an image and a preimage; the end derivatives $d_0 = d_K = 1$ make the joins
 # smooth. Stacked layers and their conditioners move most of the mass into $[-B, B]$, where the
-# spline can shape it: the course's splines use $B = 3$ (alone on a coordinate) or $B = 4$
-# (inside coupling layers), which holds the base up to 3 or 4 standard deviations.
+# spline can shape it. Choosing $B$ is a trade: the interval must hold the data, or the data's
+# edges stay untouched, but the wider it is, the less resolution the $K$ bins have where the
+# data lies. The targets of this lesson fit in $[-4, 4]$, which is what we use; the layers of
+# `nf.flows.nsf` default to $B = 5$ (as zuko's do), which also holds the long arms of the
+# course's banana target.
 
 # %% [markdown]
 # ## 4. One spline fits the two bumps
@@ -469,8 +472,9 @@ assert abs(torch.linalg.slogdet(J).logabsdet.item() - log_det) < 1e-10
 # ## 6. NSF against RealNVP and MAF
 #
 # Now the race that lesson 6 ran between MAF and RealNVP, with a third runner:
-# `nf.flows.nsf(2, layers=4, hidden=32, bins=8)`, four spline coupling layers with the same
-# conditioners (two hidden layers of 32 units) as the RealNVP. Everyone gets lesson 6's
+# `nf.flows.nsf(2, layers=4, hidden=32, bins=8, bound=4.0)`, four spline coupling layers with
+# the same conditioners (two hidden layers of 32 units) as the RealNVP, their splines on
+# $[-4, 4]$, which holds all three targets (section 3). Everyone gets lesson 6's
 # training: 500 steps of 256 fresh samples, learning rate $10^{-2}$ with a cosine decay, seed 0.
 # The RealNVP and MAF rows are therefore lesson 6's models again. The spline layers have more
 # outputs per conditioner (23 numbers per changed coordinate instead of 2), so the NSF has
@@ -480,7 +484,7 @@ assert abs(torch.linalg.slogdet(J).logabsdet.item() - log_det) < 1e-10
 builders = {
     "RealNVP": lambda: nf.flows.realnvp(2, layers=4, hidden=32),
     "MAF": lambda: nf.flows.maf(2, layers=4, hidden=32),
-    "NSF": lambda: nf.flows.nsf(2, layers=4, hidden=32, bins=8),
+    "NSF": lambda: nf.flows.nsf(2, layers=4, hidden=32, bins=8, bound=4.0),
 }
 for name, build in builders.items():
     print(f"{name:<8} {sum(p.numel() for p in build().parameters()):>6,} parameters")

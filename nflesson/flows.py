@@ -84,7 +84,7 @@ def iaf(dim=2, layers=8, hidden=64):
     return Flow([Inverse(layer) for layer in _autoregressive_layers(dim, layers, hidden)])
 
 
-def nsf(dim=2, layers=4, hidden=64, bins=8, bound=4.0, autoregressive=False):
+def nsf(dim=2, layers=4, hidden=64, bins=8, bound=5.0, autoregressive=False):
     """Neural spline flow (Durkan et al., 2019): spline coupling layers whose masks alternate as
     in ``realnvp``, or with ``autoregressive=True`` spline autoregressive layers whose orders
     flip as in ``maf`` (one pass to score, dim passes to sample). Each changed coordinate goes

@@ -132,7 +132,7 @@ class SplineCoupling(Coupling):
     log|det J| = sum_j log f'(z_j). Both directions take one conditioner pass; the layer
     starts as the identity (the conditioner's last layer starts at zero)."""
 
-    def __init__(self, dim=2, mask=None, hidden=64, bins=8, bound=4.0):
+    def __init__(self, dim=2, mask=None, hidden=64, bins=8, bound=5.0):
         check_bins_and_bound(bins, bound)
         super().__init__(dim, mask, hidden, parameter_count(bins))
         self.bins, self.bound = bins, float(bound)
@@ -163,7 +163,7 @@ class SplineAutoregressive(Bijector):
     log|det J| = sum_i log f'(z_i). Scoring (``inverse``) takes one MADE pass, sampling
     (``forward``) dim passes. Starts as the identity."""
 
-    def __init__(self, dim=2, hidden=64, bins=8, bound=4.0, order=None):
+    def __init__(self, dim=2, hidden=64, bins=8, bound=5.0, order=None):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
         check_bins_and_bound(bins, bound)
