@@ -1,9 +1,10 @@
 """nflesson: the small, fully tested PyTorch package behind the normalizing-flows course."""
 
-from . import data, dequantization, flows, train
-from .train import History, fit, fit_reverse_kl
+from . import continuous, data, dequantization, flows, threads, train
+from .train import History, fit, fit_flow_matching, fit_reverse_kl
 from .autoregressive import MADE, MaskedAutoregressive
 from .bijector import Bijector, Inverse
+from .continuous import ContinuousFlow, VelocityMLP, flow_matching_loss
 from .coupling import AffineCoupling
 from .dequantization import LogitPixels, bits_per_dim, dequantize, dequantized_log_likelihood
 from .elementwise import ActNorm, Affine, Exp, Sigmoid
@@ -14,9 +15,10 @@ from .planar_radial import Planar, Radial
 from .spline import RationalQuadraticSpline, SplineAutoregressive, SplineCoupling
 
 __all__ = [
-    "ActNorm", "Affine", "AffineCoupling", "Bijector", "Exp", "Flow", "Inverse", "Linear", "LogitPixels",
-    "LULinear", "MADE", "MaskedAutoregressive", "Permute", "Planar", "Radial", "RationalQuadraticSpline",
-    "Sigmoid", "SplineAutoregressive", "SplineCoupling",
-    "Gap", "History", "bits_per_dim", "data", "dequantization", "dequantize", "dequantized_log_likelihood", "fit",
-    "fit_reverse_kl", "flows", "gap", "reverse_gap", "train",
+    "ActNorm", "Affine", "AffineCoupling", "Bijector", "ContinuousFlow", "Exp", "Flow", "Inverse", "Linear",
+    "LogitPixels", "LULinear", "MADE", "MaskedAutoregressive", "Permute", "Planar", "Radial",
+    "RationalQuadraticSpline", "Sigmoid", "SplineAutoregressive", "SplineCoupling", "VelocityMLP",
+    "Gap", "History", "bits_per_dim", "continuous", "data", "dequantization", "dequantize",
+    "dequantized_log_likelihood", "fit", "fit_flow_matching", "fit_reverse_kl", "flow_matching_loss", "flows", "gap",
+    "reverse_gap", "threads", "train",
 ]

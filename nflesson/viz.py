@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from .checks import check_batch, check_positive_int
+from .continuous import ContinuousFlow
 from .flow import Flow
 
 TARGET_COLOR = "#4c72b0"
@@ -254,7 +255,8 @@ class SnapshotFigure(_BlittedFigure):
         ax_loss.set(xlim=(0, max(len(history.losses), 1)), xlabel="step", ylabel="loss",
                     ylim=(low - 0.1 * abs(low) - 0.1, self.top))
         if reference is not None:
-            label = "entropy of the target" if history.objective == "maximum likelihood" else "-log Z: the loss at KL = 0"
+            label = {"maximum likelihood": "entropy of the target",
+                     "reverse KL": "-log Z: the loss at KL = 0"}.get(history.objective, "reference")
             ax_loss.axhline(reference, color="k", ls="--", lw=1, label=label)
             ax_loss.legend(fontsize=8, loc="upper right")
         (self.loss_line,) = ax_loss.plot([], [], color=MODEL_COLOR, lw=1)
@@ -313,18 +315,79 @@ def _between(stages, t):
     return (1 - s) * stages[k] + s * stages[k + 1]
 
 
-def _stage_name(t, layers):
+def _stage_name(t, layers, continuous=False):
     if t <= 0:
         return "the base"
+    if continuous:
+        return "the data: the ODE solved to t = 1" if t >= 1 else "along the ODE"
     if t >= layers:
         return f"the data: all {layers} layers applied"
     return f"layer {math.ceil(t)} of {layers} at work"
 
 
+class _LayerStages:
+    """What a figure shows of a flow of layers: stage k is the output of layer k (k = 0..K)."""
+
+    def __init__(self, flow):
+        self.flow, self.count = flow, len(flow.layers)
+
+    def trace(self, points, inverse=False):
+        return self.flow.trace(points, inverse=inverse)
+
+    def forward_with_log_dets(self, z):
+        """[(z, 0), (b_1(z), log|det|), (b_2(b_1(z)), log|det| of both), ...]."""
+        out, log_det = [(z, torch.zeros(len(z), dtype=z.dtype))], 0
+        for layer in self.flow.layers:
+            z, step = layer(z)
+            log_det = log_det + step
+            out.append((z, log_det))
+        return out
+
+    def log_prob(self, k, points):
+        partial = Flow(list(self.flow.layers[:k]), dim=self.flow.dim, base=self.flow.custom_base)
+        return partial.log_prob(points)
+
+
+class _TimeStages:
+    """What a figure shows of a flow that is one ContinuousFlow: stage k is the ODE's solution
+    at time k / K (K = ``steps``), computed by the flow's solver (with the ``solver`` settings
+    of ``ContinuousFlow.solver``, if given)."""
+
+    def __init__(self, flow, steps, solver=None):
+        self.flow, self.ode, self.count = flow, flow.layers[0], check_positive_int(steps, "time_steps")
+        self.times = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
+        self.settings = dict(solver or {})
+        with self.ode.solver(**self.settings):  # bad settings fail here
+            pass
+
+    def trace(self, points, inverse=False):
+        with self.ode.solver(**self.settings):
+            return list(self.ode.trajectory(points, self.times.flip(0) if inverse else self.times))
+
+    def forward_with_log_dets(self, z):
+        with self.ode.solver(**self.settings):
+            points, log_dets = self.ode.trajectory(z, self.times, log_det=True)
+        return list(zip(points, log_dets))
+
+    def log_prob(self, k, points):
+        """log p_t(x) at t = k / K: the base density of x carried back to t = 0, plus that
+        map's log|det|."""
+        if k == 0:
+            return self.flow.base.log_prob(points)
+        with self.ode.solver(**self.settings):
+            back, log_det = self.ode.trajectory(points, self.times[[k, 0]], log_det=True)
+        return self.flow.base.log_prob(back[-1]) + log_det[-1]
+
+
 class TransformationFigure(_BlittedFigure):
     """The learned transformation of a trained 1D or 2D ``flow`` at any layer time t in [0, K]
     (K = its number of layers): t = k shows the points after layer k, and between two layers
-    each point moves on the straight segment from one layer's output to the next.
+    each point moves on the straight segment from one layer's output to the next. A flow that
+    is one ContinuousFlow goes along its ODE time instead: t in [0, 1] (``layers`` is 1), the
+    points computed at the ``time_steps`` + 1 times 0, 1/K, ..., 1 (K = ``time_steps``) by the
+    flow's solver, on straight segments in between; ``solver`` (e.g. ``{"method": "rk4",
+    "steps": 8}``) changes its settings for the figure's solves (the density panel solves the
+    ODE once per time step on a 90 x 90 grid: a fixed-step solver keeps that quick).
 
     2D: ``n_points`` base samples, coloured by where they start in the base, and a grid of
     lines drawn on the base, carried to the data. ``density=True`` adds the density after
@@ -338,12 +401,14 @@ class TransformationFigure(_BlittedFigure):
     """
 
     def __init__(self, flow, n_points=800, seed=0, bounds=None, density=False, data=None, lines=13,
-                 figsize=None, dpi=72):
+                 figsize=None, dpi=72, time_steps=16, solver=None):
         if not isinstance(flow, Flow):
             raise ValueError(f"the learned transformation is drawn for a nflesson.Flow, got {type(flow).__name__}")
         if flow.dim not in (1, 2):
             raise ValueError(f"the learned transformation is drawn for flows of dim 1 or 2, got dim = {flow.dim}")
-        self.layers = len(flow.layers)
+        self.continuous = len(flow.layers) == 1 and isinstance(flow.layers[0], ContinuousFlow)
+        self.stages = _TimeStages(flow, time_steps, solver) if self.continuous else _LayerStages(flow)
+        self.layers = 1 if self.continuous else len(flow.layers)
         if self.layers == 0:
             raise ValueError("this flow has no layers: there is no transformation to draw")
         check_positive_int(n_points, "n_points")
@@ -354,11 +419,13 @@ class TransformationFigure(_BlittedFigure):
             base = flow.base.sample((n_points,)).to(dtype)
             jitter = torch.rand(n_points, dtype=dtype)
         self.flow, self.one_d = flow, flow.dim == 1
-        self.points_trace = [p.numpy() for p in flow.trace(base)]
+        with torch.no_grad():
+            self.points_trace = [p.numpy() for p in self.stages.trace(base)]
         self.back_trace = None
         if data is not None:
             data = check_batch(data, flow.dim, "data").to(dtype)
-            self.back_trace = [p.numpy() for p in flow.trace(data, inverse=True)]
+            with torch.no_grad():
+                self.back_trace = [p.numpy() for p in self.stages.trace(data, inverse=True)]
         panels = 1 + (density and not self.one_d) + (data is not None)
         self.fig = fig = agg_figure(figsize or (3.5 * panels + 0.7, 3.9), dpi)
         axes = list(np.atleast_1d(fig.subplots(1, panels)))
@@ -387,7 +454,8 @@ class TransformationFigure(_BlittedFigure):
         horizontal = torch.stack(torch.broadcast_tensors(along[None, :], ticks[:, None]), -1)
         grid = torch.cat([horizontal, horizontal.flip(-1)])  # (2 lines, 60, 2): rows, then columns
         self.line_shape = grid.shape
-        self.lines_trace = [p.numpy().reshape(self.line_shape) for p in self.flow.trace(grid.reshape(-1, 2))]
+        with torch.no_grad():
+            self.lines_trace = [p.numpy().reshape(self.line_shape) for p in self.stages.trace(grid.reshape(-1, 2))]
         self.bounds = bounds or self._quantile_bounds()
         ax = axes[0]
         self.grid_lines = LineCollection(self.lines_trace[0], colors="0.55", linewidths=0.5, alpha=0.7)
@@ -400,12 +468,12 @@ class TransformationFigure(_BlittedFigure):
 
     @torch.no_grad()
     def _densities(self, ax, size=90):
-        """The density after each layer on a grid, each scaled to its own peak."""
+        """The density after each layer (or at each ODE time step) on a grid, each scaled to its
+        own peak."""
         _, points = grid_points(self.bounds, size, dtype=self.flow.base_loc.dtype)
         stages = []
-        for k in range(self.layers + 1):
-            partial = Flow(list(self.flow.layers[:k]), dim=self.flow.dim, base=self.flow.custom_base)
-            values = partial.log_prob(points).exp().reshape(size, size).numpy()
+        for k in range(self.stages.count + 1):
+            values = self.stages.log_prob(k, points).exp().reshape(size, size).numpy()
             stages.append(values / max(values.max(), 1e-300))
         (x0, x1), (y0, y1) = self.bounds
         self.density_image = ax.imshow(stages[0], origin="lower", extent=(x0, x1, y0, y1), cmap=DENSITY_CMAP,
@@ -420,13 +488,11 @@ class TransformationFigure(_BlittedFigure):
             many = flow.base.sample((20_000,))[:, 0].to(base.dtype)
         z = torch.quantile(many, torch.linspace(0.0005, 0.9995, 1200, dtype=base.dtype)).unsqueeze(-1)
         log_p = flow.base.log_prob(z).numpy()
-        xs, slopes, log_det = [z[:, 0].numpy()], [np.ones(len(z))], torch.zeros(len(z), dtype=z.dtype)
+        xs, slopes = [], []
         with torch.no_grad():
-            for layer in flow.layers:
-                z, step = layer(z)
-                log_det = log_det + step
-                sign = np.sign(np.gradient(z[:, 0].numpy()))  # which way the map runs at each point
-                xs.append(z[:, 0].numpy())
+            for x, log_det in self.stages.forward_with_log_dets(z):
+                sign = np.sign(np.gradient(x[:, 0].numpy())) if xs else 1.0  # which way the map runs at each point
+                xs.append(x[:, 0].numpy())
                 slopes.append(sign * log_det.exp().numpy())
         self.curve_x, self.curve_slopes, self.log_p_base = xs, slopes, log_p
         self.bounds = bounds or self._quantile_bounds()
@@ -434,7 +500,8 @@ class TransformationFigure(_BlittedFigure):
         top = 1.2 * peak
         self.strip = (-0.06 - 0.2 * jitter.numpy()) * top
         quantiles = torch.linspace(-2, 2, 9, dtype=base.dtype).unsqueeze(-1)
-        self.ticks_trace = [q[:, 0].numpy() for q in flow.trace(quantiles)]
+        with torch.no_grad():
+            self.ticks_trace = [q[:, 0].numpy() for q in self.stages.trace(quantiles)]
         ax = axes[0]
         (self.density_line,) = ax.plot([], [], color=MODEL_COLOR, lw=2)
         self.grid_lines = LineCollection([], colors="0.4", linewidths=0.8)
@@ -452,31 +519,36 @@ class TransformationFigure(_BlittedFigure):
         pad = (hi - lo) * margin
         return tuple((float(a - p), float(b + p)) for a, b, p in zip(lo, hi, pad))
 
+    def times(self, frames):
+        """``frames`` times from the base to the data for an animation (``layer_times``)."""
+        return layer_times(self.layers, frames)
+
     def show(self, t):
-        """Move everything to layer time ``t`` (0 = the base, K = the data); returns the changed
-        artists."""
+        """Move everything to layer time ``t`` (0 = the base, K = the data; for a continuous
+        flow the ODE time, 1 = the data); returns the changed artists."""
         t = float(np.clip(t, 0.0, self.layers))
+        stage = t * self.stages.count / self.layers  # where t falls among the stages
         changed = [self.points, self.grid_lines, self.title]
         if self.one_d:
-            x = _between(self.points_trace, t)[:, 0]
+            x = _between(self.points_trace, stage)[:, 0]
             self.points.set_offsets(np.c_[x, self.strip])
-            curve_x = _between(self.curve_x, t)
-            density = np.exp(self.log_p_base) / np.maximum(np.abs(_between(self.curve_slopes, t)), 1e-300)
+            curve_x = _between(self.curve_x, stage)
+            density = np.exp(self.log_p_base) / np.maximum(np.abs(_between(self.curve_slopes, stage)), 1e-300)
             self.density_line.set_data(curve_x, density)
             bottom = self.strip.min()
-            self.grid_lines.set_segments([[(v, bottom), (v, 0.0)] for v in _between(self.ticks_trace, t)])
+            self.grid_lines.set_segments([[(v, bottom), (v, 0.0)] for v in _between(self.ticks_trace, stage)])
             changed.append(self.density_line)
         else:
-            self.points.set_offsets(_between(self.points_trace, t))
-            self.grid_lines.set_segments(_between(self.lines_trace, t))
+            self.points.set_offsets(_between(self.points_trace, stage))
+            self.grid_lines.set_segments(_between(self.lines_trace, stage))
             if self.density_image is not None:
-                self.density_image.set_data(_between(self.densities, t))
+                self.density_image.set_data(_between(self.densities, stage))
                 changed.append(self.density_image)
         if self.back_points is not None:
-            back = _between(self.back_trace, t)
+            back = _between(self.back_trace, stage)
             self.back_points.set_offsets(np.c_[back[:, 0], self.back_strip] if self.one_d else back)
             changed.append(self.back_points)
-        self.title.set_text(f"{_stage_name(t, self.layers)}   (t = {t:.2f})")
+        self.title.set_text(f"{_stage_name(t, self.layers, self.continuous)}   (t = {t:.2f})")
         return changed
 
 
@@ -491,9 +563,10 @@ def save_transformation_gif(flow, path, frames=48, fps=12, **options):
     ``frames`` frames from the base (first frame) to the data (last frame, where it rests),
     layer by layer with eased in-between frames (``layer_times``); ``options`` go to
     ``TransformationFigure`` (n_points, seed, bounds, density=True, data=... for the way back,
-    lines, figsize, dpi). Returns ``path``."""
+    lines, figsize, dpi, time_steps, solver). A continuous-time flow goes along its ODE time, eased at
+    the start and the end. Returns ``path``."""
     figure = TransformationFigure(flow, **options)
-    images = [figure.render(t) for t in layer_times(figure.layers, frames)]
+    images = [figure.render(t) for t in figure.times(frames)]
     return write_gif(images, path, fps, first=800, last=2500)
 
 

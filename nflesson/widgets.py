@@ -122,17 +122,19 @@ class TransformationPlayer(_Player):
     """A trained flow's learned transformation (``viz.TransformationFigure``: base samples and a
     grid carried to the data, layer by layer) under a Play button and a slider over layer time
     t: 0 is the base, K (the number of layers) the data, fractional values lie between two
-    layers. Play runs through ``frames`` eased times from the base to the data; the player
-    starts on the data. ``options`` go to the figure (density=True, data=..., n_points, ...)."""
+    layers; for a continuous-time flow the slider is its ODE time, from 0 to 1. Play runs
+    through ``frames`` eased times from the base to the data; the player starts on the data.
+    ``options`` go to the figure (density=True, data=..., n_points, time_steps, ...)."""
 
     def __init__(self, flow, frames=48, interval=80, **options):
         self.frame = viz.TransformationFigure(flow, **options)
         layers = self.frame.layers
-        self.times = viz.layer_times(layers, frames)
+        self.times = self.frame.times(frames)
         self.play = widgets.Play(min=0, max=frames - 1, value=frames - 1, step=1, interval=interval,
                                  description="play")
         self.slider = widgets.FloatSlider(min=0.0, max=float(layers), value=float(layers), step=0.01,
-                                          description="layer time", readout_format=".2f", continuous_update=True)
+                                          description="ODE time" if self.frame.continuous else "layer time",
+                                          readout_format=".2f", continuous_update=True)
         self.play.observe(self._follow_play, names="value")
         super().__init__([self.play, self.slider])
 

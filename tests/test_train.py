@@ -1,6 +1,7 @@
 """Training: maximum likelihood and reverse KL converge where the answer is known, histories
 record what they promise, runs repeat exactly, and failures speak."""
 
+import dataclasses
 import math
 
 import pytest
@@ -178,3 +179,87 @@ def test_adam_is_fused_where_torch_has_the_kernel_and_plain_where_it_refuses_it(
     assert len(optimizer.param_groups[0]["params"]) == len(list(flow.parameters()))
     history = nf.fit(flow, nf.data.get("moons"), steps=20, batch_size=64, progress=False)
     assert len(history.losses) == 20 and all(math.isfinite(loss) for loss in history.losses)
+
+
+def test_the_training_loops_share_their_settings_and_check_them_in_one_place():
+    import inspect
+
+    from nflesson.train import TrainingSettings
+
+    shared = {f.name: f.default for f in dataclasses.fields(TrainingSettings)}
+    for loop in (nf.fit, nf.fit_reverse_kl, nf.fit_flow_matching):
+        parameters = inspect.signature(loop).parameters
+        assert set(shared) <= set(parameters), loop.__name__
+        if loop is not nf.fit_flow_matching:  # flow matching has defaults of its own (cheap steps)
+            assert {name: parameters[name].default for name in shared} == shared
+    assert TrainingSettings(steps=100).every == 2 and TrainingSettings(steps=10, snapshot_every=3).every == 3
+    for bad in (dict(steps=0), dict(batch_size=2.5), dict(lr=-1), dict(snapshot_every=0), dict(grid_size=0),
+                dict(n_samples=0)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            TrainingSettings(**bad)
+
+
+def small_continuous_flow():
+    torch.manual_seed(0)
+    return nf.Flow([nf.ContinuousFlow(2, nf.VelocityMLP(2, hidden=32), method="rk4", steps=10)])
+
+
+def test_flow_matching_records_a_history_the_players_can_show(tmp_path):
+    flow = small_continuous_flow()
+    history = nf.fit_flow_matching(flow, nf.data.get("moons"), steps=50, batch_size=64, progress=False,
+                                   grid_size=9, n_samples=40)
+    assert history.objective == "flow matching" and len(history.losses) == 50
+    assert [s.step for s in history.snapshots] == [0, 2, 4] + list(range(6, 50, 2)) + [50]  # 25 frames and the last
+    assert history.snapshots[0].samples.shape == (40, 2) and history.snapshots[-1].log_density.shape == (9, 9)
+    assert history.bounds == nf.data.get("moons").bounds and history.data.shape == (40, 2)
+    ode = flow.layers[0]
+    assert (ode.method, ode.steps) == ("rk4", 10)  # the snapshots' solver was for the snapshots only
+    xs, ys = history.grid
+    point = torch.tensor([[xs[3].item(), ys[6].item()]])
+    with torch.no_grad(), ode.solver(steps=4):
+        assert history.snapshots[-1].log_density[6, 3].item() == pytest.approx(flow.log_prob(point).item(), abs=1e-5)
+    first = history.snapshots[0]
+    assert torch.allclose(first.log_density.exp(), torch.distributions.Normal(0, 1).log_prob(
+        torch.stack(torch.meshgrid(*history.grid, indexing="xy"), -1)).sum(-1).exp())  # a fresh flow is the base
+    assert history.save_gif(tmp_path / "training.gif").stat().st_size > 0
+
+
+def test_flow_matching_learns_a_gaussian_and_repeats_with_its_seed():
+    target = nf.data.get("gaussian2d")
+    runs = []
+    for _ in range(2):
+        flow = small_continuous_flow()
+        history = nf.fit_flow_matching(flow, target, steps=400, batch_size=256, progress=False, grid_size=5,
+                                       n_samples=10)
+        runs.append(history.losses)
+    assert runs[0] == runs[1]
+    assert sum(runs[0][-50:]) / 50 < sum(runs[0][:50]) / 50 - 5
+    test = target.sample(4000, generator=torch.Generator().manual_seed(1))
+    assert nf.gap(flow, target, test).nats < 0.05
+
+
+def test_flow_matching_takes_a_continuous_flow_or_a_velocity_and_tensor_data():
+    data = torch.randn(200, 2) * 0.5 + 1
+    velocity = nf.VelocityMLP(2, hidden=8)
+    history = nf.fit_flow_matching(velocity, data, steps=5, batch_size=32, progress=False, grid_size=4, sigma_min=0.1)
+    assert "layers.0.velocity.net.0.weight" in history.snapshots[-1].state
+    assert velocity.net[-1].weight.abs().sum() > 0  # trained in place
+    ode = nf.ContinuousFlow(2, nf.VelocityMLP(2, hidden=8))
+    nf.fit_flow_matching(ode, data, steps=5, batch_size=32, progress=False, grid_size=4,
+                         snapshot_solver={"method": "euler", "steps": 2})
+    assert ode.method == "dopri5"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: nf.fit_flow_matching(nf.flows.realnvp(2), nf.data.get("moons"), progress=False), "ContinuousFlow"),
+    (lambda: nf.fit_flow_matching(nf.Flow([nf.ContinuousFlow(2), nf.Affine(2)]), nf.data.get("moons")),
+     "ContinuousFlow"),
+    (lambda: nf.fit_flow_matching(nf.ContinuousFlow(2), nf.data.get("moons"), sigma_min=1.0), "sigma_min"),
+    (lambda: nf.fit_flow_matching(nf.ContinuousFlow(2), nf.data.get("moons"), snapshot_solver={"method": "rk45"}),
+     "method"),
+    (lambda: nf.fit_flow_matching(nf.ContinuousFlow(2), nf.data.get("mixture1d")), "dim = 1 but the flow has dim = 2"),
+    (lambda: nf.fit_flow_matching(nf.ContinuousFlow(2), nf.data.get("moons"), steps=0), "steps"),
+])
+def test_flow_matching_bad_arguments(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

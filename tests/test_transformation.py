@@ -147,3 +147,73 @@ def test_player_slider_changes_the_picture_and_play_drives_it():
 
 def test_deep_flows_are_not_eased_layer_by_layer():
     assert np.allclose(viz.layer_times(32, 48), np.linspace(0, 32, 48))
+
+
+def continuous_looking(dim=2, solver=None):
+    """A Flow holding one ContinuousFlow with a random (non-zero) velocity."""
+    torch.manual_seed(0)
+    velocity = randomize(nf.VelocityMLP(dim, hidden=8), scale=0.3)
+    return nf.Flow([nf.ContinuousFlow(dim, velocity, **(solver or dict(rtol=1e-6, atol=1e-6)))])
+
+
+def test_a_continuous_flow_is_drawn_along_its_ode_time():
+    flow = continuous_looking()
+    figure = viz.TransformationFigure(flow, n_points=100, lines=5, time_steps=4)
+    assert figure.layers == 1 and figure.continuous
+    figure.render(0.0)
+    base = torch.tensor(np.asarray(figure.points.get_offsets()), dtype=torch.float32)
+    assert base.std() > 0.5 and figure.title.get_text().startswith("the base")
+    ode = flow.layers[0]
+    with torch.no_grad():
+        path = ode.trajectory(base, torch.linspace(0, 1, 9))
+    figure.render(0.5)  # stage 2 of 4
+    assert np.allclose(np.asarray(figure.points.get_offsets()), path[4].numpy(), atol=1e-4)
+    assert "along the ODE" in figure.title.get_text() and "t = 0.50" in figure.title.get_text()
+    figure.render(0.625)  # halfway between the stages at t = 0.5 and 0.75
+    assert np.allclose(np.asarray(figure.points.get_offsets()), (0.5 * path[4] + 0.5 * path[6]).numpy(), atol=1e-4)
+    figure.render(1.0)
+    with torch.no_grad():
+        assert np.allclose(np.asarray(figure.points.get_offsets()), flow(base)[0].numpy(), atol=1e-4)
+    assert "the data" in figure.title.get_text()
+    assert np.allclose(figure.times(9), viz.layer_times(1, 9))  # eased at both ends
+
+
+def test_a_continuous_flows_density_panel_and_way_back_follow_the_ode():
+    flow = continuous_looking(solver=dict(method="rk4", steps=8))
+    data = nf.data.get("moons").sample(50, generator=torch.Generator().manual_seed(0))
+    figure = viz.TransformationFigure(flow, n_points=50, lines=5, density=True, data=data, time_steps=2,
+                                      bounds=((-3, 3), (-3, 3)), solver=dict(method="rk4", steps=16))
+    assert flow.layers[0].steps == 8  # the figure's solver settings were for its own solves
+    _, points = viz.grid_points(((-3, 3), (-3, 3)), 90)
+    with torch.no_grad(), flow.layers[0].solver(steps=16):
+        final = flow.log_prob(points).exp().reshape(90, 90).numpy()
+        back = flow.inverse(data)[0].numpy()
+    figure.render(1.0)
+    assert np.allclose(figure.density_image.get_array(), final / final.max(), atol=1e-5)
+    assert np.allclose(np.asarray(figure.back_points.get_offsets()), back, atol=1e-5)
+    figure.render(0.0)
+    base = np.exp(-0.5 * (points**2).sum(-1).numpy()).reshape(90, 90)
+    assert np.allclose(figure.density_image.get_array(), base / base.max(), atol=1e-6)
+    assert np.allclose(np.asarray(figure.back_points.get_offsets()), data.numpy())
+
+
+def test_a_one_d_continuous_flow_shows_its_exact_density_and_plays_in_ode_time(tmp_path):
+    flow = continuous_looking(1).double()
+    figure = viz.TransformationFigure(flow, n_points=100, time_steps=3)
+    figure.render(1.0)
+    x, shown = (np.asarray(v) for v in figure.density_line.get_data())
+    with torch.no_grad():
+        exact = flow.log_prob(torch.tensor(x).unsqueeze(-1)).exp().numpy()
+    assert np.allclose(shown, exact, rtol=1e-4)
+    player = widgets.TransformationPlayer(continuous_looking(), frames=6, n_points=50, lines=3, time_steps=2)
+    assert player.slider.description == "ODE time" and player.slider.max == 1.0 and player.error is None
+    player.play.value = 2
+    assert 0 < player.slider.value < 1 and player.error is None
+    path = viz.save_transformation_gif(continuous_looking(), tmp_path / "ode.gif", frames=5, n_points=50,
+                                       time_steps=2)
+    with Image.open(path) as gif:
+        assert gif.n_frames == 5
+    with pytest.raises(ValueError, match="time_steps"):
+        viz.TransformationFigure(continuous_looking(), time_steps=0)
+    with pytest.raises(ValueError, match="method"):
+        viz.TransformationFigure(continuous_looking(), solver=dict(method="leapfrog"))

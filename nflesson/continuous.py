@@ -1,0 +1,230 @@
+"""Continuous-time flows (lesson 09): x = x(1) where dx/dt = v(x, t) and x(0) = z ~ base.
+
+The log-density moves by the instantaneous change of variables d log p(x(t)) / dt = -div v(x(t), t),
+so log|det dx(1)/dz| = integral from 0 to 1 of div v dt, solved alongside x by torchdiffeq.
+The velocity is trained by maximum likelihood through the solver (FFJORD, Grathwohl et al. 2019:
+``nflesson.fit``) or by conditional flow matching (Lipman et al. 2023; Liu et al. 2023:
+``nflesson.fit_flow_matching``, whose loss is ``flow_matching_loss``).
+"""
+
+import contextlib
+import math
+
+import torch
+from torch import nn
+from torchdiffeq import odeint
+
+from .bijector import Bijector
+from .checks import check_batch, check_positive, check_positive_int
+from .threads import one_thread
+
+ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
+FIXED_METHODS = ("euler", "midpoint", "rk4")
+FIXED_STEPS = 20  # a fixed-step method's steps when none are given
+DIVERGENCES = ("exact", "hutchinson")
+
+
+class VelocityMLP(nn.Module):
+    """v(x, t): a small MLP of the point x (batch, dim) and the time t (a number, a 0-d tensor or
+    one time per point, shape (batch,)), with ``layers`` hidden layers of ``hidden`` SiLU units
+    (smooth, so that the divergence has the second derivatives maximum likelihood needs). The
+    time enters as t, sin(k pi t) and cos(k pi t) for k = 1..``frequencies`` (Fourier features:
+    they let v change quickly in t, which flow matching needs near the data). The output layer
+    starts at zero: a fresh velocity is v = 0 and its flow the identity."""
+
+    def __init__(self, dim, hidden=64, layers=3, frequencies=4):
+        super().__init__()
+        self.dim = check_positive_int(dim, "dim")
+        check_positive_int(hidden, "hidden")
+        if isinstance(frequencies, bool) or not isinstance(frequencies, int) or frequencies < 0:
+            raise ValueError(f"frequencies must be an integer >= 0, got {frequencies!r}")
+        self.register_buffer("frequencies", torch.arange(1, frequencies + 1) * math.pi, persistent=False)
+        sizes = [dim + 1 + 2 * frequencies] + [hidden] * check_positive_int(layers, "layers")
+        modules = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            modules += [nn.Linear(n_in, n_out), nn.SiLU()]
+        modules.append(nn.Linear(hidden, dim))
+        nn.init.zeros_(modules[-1].weight)
+        nn.init.zeros_(modules[-1].bias)
+        self.net = nn.Sequential(*modules)
+
+    def forward(self, x, t):
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1, 1).expand(x.shape[0], 1)
+        angles = t * self.frequencies.to(x.dtype)
+        return self.net(torch.cat([x, t, angles.sin(), angles.cos()], -1))
+
+
+def velocity_and_divergence(velocity, x, t, noise=None, create_graph=False):
+    """(v(x, t), div v(x, t)), both per point. Exact (``noise=None``): the trace of the Jacobian
+    dv/dx, one autograd pass per dimension. Hutchinson's estimator (``noise`` e of shape
+    (batch, dim) with E[e e^T] = I, e.g. Rademacher): e^T (dv/dx) e from one vector-Jacobian
+    product, an unbiased estimate of the trace, not the trace. ``create_graph=True`` keeps the
+    result differentiable (for training); otherwise both come back detached."""
+    with torch.enable_grad():
+        if not x.requires_grad:
+            x = x.detach().requires_grad_(True)
+        v = velocity(x, t)
+        if not v.requires_grad:  # v does not depend on x (nor on anything trained)
+            div = x.new_zeros(x.shape[0])
+        elif noise is None:
+            div = sum(torch.autograd.grad(v[:, i].sum(), x, create_graph=create_graph, retain_graph=True,
+                                          allow_unused=True, materialize_grads=True)[0][:, i]
+                      for i in range(x.shape[1]))
+        else:
+            vjp = torch.autograd.grad(v, x, noise, create_graph=create_graph, allow_unused=True,
+                                      materialize_grads=True)[0]
+            div = (vjp * noise).sum(-1)
+    if not create_graph:
+        v, div = v.detach(), div.detach()
+    return v, div
+
+
+def rademacher(shape, dtype=None, device=None):
+    """Independent +-1 entries with probability 1/2 each (from the global random state)."""
+    return torch.randint(0, 2, shape, device=device).to(dtype or torch.get_default_dtype()) * 2 - 1
+
+
+class ContinuousFlow(Bijector):
+    """forward: z -> x(1) with dx/dt = v(x, t) from x(0) = z (t = 0 is the base, t = 1 the data);
+    inverse: the same ODE from t = 1 back to t = 0. The log-det of the direction called,
+    log|det dx(1)/dz| = integral_0^1 div v(x(t), t) dt (minus it for the inverse), is solved for
+    alongside x (torchdiffeq's ``odeint``, differentiable through the solver's steps).
+
+    ``velocity``: a callable v(x, t) -> (batch, dim) (None: a fresh ``VelocityMLP(dim)``, so the
+    flow starts as the identity). Solver: ``method="dopri5"`` (adaptive Dormand-Prince 5(4) with
+    tolerances ``rtol``, ``atol`` on the root-mean-square error over the whole batch, as
+    torchdiffeq measures it; also "dopri8", "bosh3", ...) or a fixed-step method ("rk4",
+    "midpoint", "euler") with ``steps`` steps per unit of time (default 20): fast and
+    predictable, but with no error control. ``divergence="exact"`` takes the trace of the
+    Jacobian (one autograd pass per dimension: fine in low dimension); "hutchinson" uses
+    Hutchinson's estimator with one Rademacher probe per point, fixed over each solve, so that
+    log-dets and log-densities are unbiased *estimates* (``exact`` is then False).
+
+    ``nfe`` is the number of evaluations of v (with its divergence, where the log-det is
+    solved for) in the last solve. ``solver(...)`` changes the solver settings for a ``with``
+    block, ``set_solver(...)`` for good. Solves on the CPU run on one thread
+    (``nflesson.threads.one_thread``), as training does."""
+
+    def __init__(self, dim, velocity=None, method="dopri5", steps=None, rtol=1e-5, atol=1e-5,
+                 divergence="exact"):
+        super().__init__()
+        self.dim = check_positive_int(dim, "dim")
+        if velocity is None:
+            velocity = VelocityMLP(dim)
+        if not callable(velocity):
+            raise ValueError(f"velocity must be a callable v(x, t), got {type(velocity).__name__}")
+        if getattr(velocity, "dim", dim) != dim:
+            raise ValueError(f"the velocity has dim = {velocity.dim} but the flow has dim = {dim}")
+        self.velocity = velocity
+        self.nfe = 0
+        self.method, self.steps, self.rtol, self.atol, self.divergence = "dopri5", None, rtol, atol, divergence
+        self.set_solver(method=method, steps=steps, rtol=rtol, atol=atol, divergence=divergence)
+
+    @property
+    def exact(self):
+        """True when log-dets use the exact divergence, False for Hutchinson's estimate."""
+        return self.divergence == "exact"
+
+    def set_solver(self, method=None, steps=None, rtol=None, atol=None, divergence=None):
+        """Change the solver settings (those not given stay, except that ``steps`` is reset
+        when the method changes). Returns the flow."""
+        method = self.method if method is None else method
+        if method not in ADAPTIVE_METHODS + FIXED_METHODS:
+            raise ValueError(f"method must be one of {ADAPTIVE_METHODS + FIXED_METHODS}, got {method!r}")
+        if method in FIXED_METHODS:
+            keep = self.steps if method == self.method else None
+            steps = check_positive_int(steps, "steps") if steps is not None else keep or FIXED_STEPS
+        elif steps is not None:
+            raise ValueError(f"steps is for the fixed-step methods {FIXED_METHODS}; {method} chooses its own "
+                             "steps from rtol and atol")
+        divergence = self.divergence if divergence is None else divergence
+        if divergence not in DIVERGENCES:
+            raise ValueError(f"divergence must be 'exact' or 'hutchinson', got {divergence!r}")
+        rtol = check_positive(self.rtol if rtol is None else rtol, "rtol")
+        atol = check_positive(self.atol if atol is None else atol, "atol")
+        self.method, self.steps, self.rtol, self.atol, self.divergence = method, steps, rtol, atol, divergence
+        return self
+
+    @contextlib.contextmanager
+    def solver(self, **settings):
+        """``with flow.solver(method="rk4", steps=10): ...`` uses those settings (as in
+        ``set_solver``) inside the block and restores the flow's own afterwards."""
+        saved = (self.method, self.steps, self.rtol, self.atol, self.divergence)
+        self.set_solver(**settings)
+        try:
+            yield self
+        finally:
+            self.method, self.steps, self.rtol, self.atol, self.divergence = saved
+
+    def _forward(self, z):
+        x, log_det = self._solve(z, torch.tensor([0.0, 1.0]), log_det=True)
+        return x[-1], log_det[-1]
+
+    def _inverse(self, x):
+        z, log_det = self._solve(x, torch.tensor([1.0, 0.0]), log_det=True)
+        return z[-1], log_det[-1]
+
+    def trajectory(self, points, times, log_det=False):
+        """The points carried by the ODE from ``times[0]`` to each of ``times`` (a 1D increasing
+        or decreasing sequence in [0, 1]), in one solve: a (len(times), batch, dim) tensor and,
+        with ``log_det=True``, the (len(times), batch) log|det| of the map from times[0] to each
+        time. E.g. times = linspace(0, 1, K + 1) gives the path from the base to the data."""
+        points = check_batch(points, self.dim)
+        times = torch.as_tensor(times, dtype=torch.float64).flatten()
+        if len(times) < 2 or not ((times >= 0) & (times <= 1)).all():
+            raise ValueError("times must hold at least two times in [0, 1]")
+        steps = times.diff()
+        if not ((steps > 0).all() or (steps < 0).all()):
+            raise ValueError("times must be strictly increasing or strictly decreasing")
+        out = self._solve(points, times, log_det)
+        return out if log_det else out[0]
+
+    def _solve(self, x, times, log_det):
+        """Solve from times[0] through the other times; returns (points at every time, log-dets
+        from times[0] to every time, or None without log_det)."""
+        times = times.to(dtype=x.dtype, device=x.device)
+        create_graph = torch.is_grad_enabled()
+        noise = None
+        if log_det and self.divergence == "hutchinson":
+            noise = rademacher(x.shape, dtype=x.dtype, device=x.device)
+        self.nfe = 0
+
+        def rhs(t, state):
+            self.nfe += 1
+            if not log_det:
+                return self.velocity(state, t)
+            return velocity_and_divergence(self.velocity, state[0], t, noise, create_graph)
+
+        state = (x, x.new_zeros(x.shape[0])) if log_det else x
+        options = None
+        if self.method in FIXED_METHODS:
+            options = {"grid_constructor": self._grid}
+        with one_thread() if x.device.type == "cpu" else contextlib.nullcontext():
+            out = odeint(rhs, state, times, rtol=self.rtol, atol=self.atol, method=self.method, options=options)
+        return (out[0], out[1]) if log_det else (out, None)
+
+    def _grid(self, func, y0, times):
+        """A fixed-step method's time grid: every requested time, and between two of them
+        ceil(steps * |gap|) equal steps (``steps`` per unit of time, at least one)."""
+        pieces = [times[:1]]
+        for a, b in zip(times[:-1], times[1:]):
+            n = max(1, math.ceil(self.steps * abs(float(b - a)) - 1e-9))
+            pieces.append(torch.linspace(float(a), float(b), n + 1, dtype=times.dtype, device=times.device)[1:])
+        return torch.cat(pieces)
+
+    def extra_repr(self):
+        solver = f"steps={self.steps}" if self.method in FIXED_METHODS else f"rtol={self.rtol:g}, atol={self.atol:g}"
+        divergence = "exact" if self.exact else "hutchinson (an estimate)"
+        return f"dim={self.dim}, method={self.method}, {solver}, divergence={divergence}"
+
+
+def flow_matching_loss(velocity, x, z, t, sigma_min=0.0):
+    """Conditional flow matching with straight paths from base noise ``z`` to data ``x`` (both
+    (batch, dim)) at times ``t`` (batch,): the batch mean of || v(x_t, t) - u ||^2 with
+    x_t = (1 - (1 - sigma_min) t) z + t x and u = dx_t/dt = x - (1 - sigma_min) z.
+    ``sigma_min`` > 0 leaves the data smoothed by a Gaussian of that width at t = 1 (Lipman et
+    al. 2023); 0 is the rectified-flow path of Liu et al. 2023."""
+    t = t.reshape(-1, 1)
+    shrink = 1 - sigma_min
+    x_t = (1 - shrink * t) * z + t * x
+    return (velocity(x_t, t[:, 0]) - (x - shrink * z)).square().sum(-1).mean()
