@@ -103,7 +103,9 @@ class ContinuousFlow(Bijector):
     ``nfe`` is the number of evaluations of v (with its divergence, where the log-det is
     solved for) in the last solve. ``solver(...)`` changes the solver settings for a ``with``
     block, ``set_solver(...)`` for good. Solves on the CPU run on one thread
-    (``nflesson.threads.one_thread``), as training does."""
+    (``nflesson.threads.one_thread``), as training does. Score without gradients under
+    ``torch.no_grad()`` (``nf.gap``, ``Flow.sample`` and the plots do): with gradients on, every
+    step of the solve is kept for backpropagation, which for 20,000 points takes gigabytes."""
 
     def __init__(self, dim, velocity=None, method="dopri5", steps=None, rtol=1e-5, atol=1e-5,
                  divergence="exact"):
