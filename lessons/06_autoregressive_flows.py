@@ -530,39 +530,12 @@ questions["log_det"].check(answer)
 #   density, IAF's one-pass direction. On $U_1$ it reached about 0.13 nats from the posterior
 #   in 400 steps.
 #
-# With this lesson you can build, train and grade the main families of normalizing flows.
-# What follows is a map of what lies beyond, and answers to the questions learners ask most;
-# the next lesson takes the first step beyond, to spline flows.
-#
-# ## Where to go next
-#
-# **More expressive layers.**
-# - *Spline flows* (neural spline flows, Durkan et al., 2019) replace the affine map
-#   $z_i e^{s_i} + t_i$ inside a coupling or autoregressive layer by a monotonic
-#   rational-quadratic spline whose knots the network outputs: still invertible, still a
-#   triangular Jacobian, far more flexible per layer. The sharp edges of the checkerboard are
-#   where they shine: [lesson 7](07_spline_flows.ipynb) builds them and races them against the
-#   MAF and RealNVP of this lesson.
-# - *Neural autoregressive flows* (NAF, Huang et al., 2018) go further and use a small
-#   monotonic network per coordinate.
-# - *Invertible $1 \times 1$ convolutions* (Glow, Kingma & Dhariwal, 2018) mix the channels of
-#   an image between coupling layers with the LU-parametrised matrix of lesson 3, instead of a
-#   fixed permutation.
-# - *Continuous-time flows* (FFJORD, Grathwohl et al., 2019) define the map as the solution of
-#   an ODE $\dot x = f(x, t)$ with any network $f$; the log-density changes by the integral of a
-#   trace, estimated stochastically, so there is no triangular constraint at all. The price is
-#   an ODE solver in every step.
-#
-# **Applications.**
-# - *Density estimation and anomaly detection*: the exact $\log p(x)$ ranks how unusual a point
-#   is (MAF, RealNVP). A caveat from the literature: in high dimension, a high likelihood does
-#   not always mean "typical".
-# - *Generation*: images (Glow), audio (WaveGlow, a flow conditioned on spectrograms for fast
-#   speech synthesis).
-# - *Variational inference*: flexible posteriors in VAEs, with planar flows (Rezende & Mohamed,
-#   2015) and IAF, as in section 6.
-# - *Data augmentation*: sampling new training points from a flow fitted to scarce data.
-# - *Lossless compression*: an exact, invertible likelihood model can drive an entropy coder.
+# With this lesson you can build, train and grade the main families of normalizing flows. The
+# rest of the course goes beyond them: [lesson 7](07_spline_flows.ipynb) replaces the affine
+# map inside coupling and autoregressive layers by a spline, [lesson 8](08_digits.ipynb) takes
+# flows to real images, and [lesson 9](09_continuous_flows.ipynb) lets a neural ODE do the
+# transforming, and ends with a map
+# of the field. First, answers to the questions learners ask most.
 #
 # ## FAQ
 #
@@ -583,7 +556,7 @@ questions["log_det"].check(answer)
 # probability zero on any single value, and maximum likelihood on discrete points can push the
 # density to infinity there. **Dequantization** fixes this by adding uniform noise $u \in [0,
 # 1)^d$ to integer data (pixels) and fitting $x + u$; the continuous likelihood then bounds the
-# discrete one.
+# discrete one. [Lesson 8](08_digits.ipynb) shows both on handwritten digits.
 #
 # **Why must every layer keep the dimension?** An invertible, differentiable map between
 # spaces of different dimensions does not exist, and the change of variables formula needs a

@@ -653,4 +653,4 @@ questions["bytes"].check(answer)
 # - As a code, the Glow needs at most about 140 bits per image, against 262 raw and about 180 for
 #   the best of zlib, bz2 and lzma.
 #
-# **Next:** Lesson 9 · Continuous-time flows and flow matching (coming next).
+# **Next:** [Lesson 9 · Continuous-time flows and flow matching](09_continuous_flows.ipynb)
