@@ -1,6 +1,9 @@
 """Every exercise of every lesson: its worked solution passes and is praised, its hint and
-solution show, an unanswered exercise is reported; and the shared machinery of exercises.core.
-The typical wrong answers of lesson NN are in test_exercises_NN.py."""
+solution show, an unanswered exercise is reported, other forms of right answers pass and typical
+wrong answers get their specific feedback; and the shared machinery of exercises.core. The
+answers of lesson NN are listed in test_exercises_NN.py (CORRECT and WRONG)."""
+
+import importlib
 
 import pytest
 import torch
@@ -11,6 +14,9 @@ from nflesson.exercises import Exercise, check_number, check_tensor
 
 NUMBERS = exercises.lessons()  # discovered from the modules lesson_NN: a new lesson is tested here too
 ALL = [(n, name) for n in NUMBERS for name in exercises.lesson(n)]
+ANSWERS = {n: importlib.import_module(f"test_exercises_{n:02d}") for n in NUMBERS}
+CORRECT = [(n, *case) for n, module in ANSWERS.items() for case in getattr(module, "CORRECT", [])]
+WRONG = [(n, *case) for n, module in ANSWERS.items() for case in module.WRONG]
 
 
 @pytest.mark.parametrize("number, name", ALL)
@@ -52,3 +58,15 @@ def test_check_helpers():
     assert check_number(torch.tensor(1.0), 1.0, 0.1) is None
     assert "torch.Tensor" in check_tensor([1.0], torch.ones(1), 0.1)
     assert check_tensor(torch.ones(2), torch.ones(2, dtype=torch.float64), 1e-9) is None
+
+
+@pytest.mark.parametrize("number, name, answer", CORRECT)
+def test_other_correct_forms_pass(number, name, answer):
+    feedback = exercises.lesson(number)[name].check(answer)
+    assert feedback.correct, feedback.message
+
+
+@pytest.mark.parametrize("number, name, answer, message", WRONG)
+def test_wrong_answers_get_specific_feedback(number, name, answer, message):
+    feedback = exercises.lesson(number)[name].check(answer)
+    assert not feedback.correct and message in feedback.message, feedback.message

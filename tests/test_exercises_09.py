@@ -3,7 +3,6 @@ wrong answers; the expected answers agree with the package."""
 
 import math
 
-import pytest
 import torch
 
 import nflesson as nf
@@ -30,16 +29,13 @@ def test_the_expected_answers_agree_with_the_package():
     assert flow.nfe == 40
 
 
-@pytest.mark.parametrize("name, answer", [
+CORRECT = [  # (exercise, another form of a right answer)
     ("log_det", 0.3), ("log_det", torch.tensor(0.3)), ("target", torch.tensor([2, -2])),
     ("target", torch.tensor([2.0, -2.0], dtype=torch.float64)), ("nfe", 40), ("nfe", torch.tensor(40)),
-])
-def test_other_correct_forms_pass(name, answer):
-    feedback = QUESTIONS[name].check(answer)
-    assert feedback.correct, feedback.message
+]
 
 
-WRONG = [
+WRONG = [  # (exercise, answer, a phrase the feedback must contain)
     ("log_det", 1.9, "det A"),
     ("log_det", math.log(1.9), "LINEAR MAP"),
     ("log_det", math.exp(0.3), "logarithm"),
@@ -59,9 +55,3 @@ WRONG = [
     ("nfe", 14, "multiply"),
     ("nfe", 41, "off by"),
 ]
-
-
-@pytest.mark.parametrize("name, answer, message", WRONG)
-def test_wrong_answers_get_specific_feedback(name, answer, message):
-    feedback = QUESTIONS[name].check(answer)
-    assert not feedback.correct and message in feedback.message, feedback.message
