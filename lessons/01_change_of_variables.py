@@ -31,6 +31,12 @@
 # derivatives, and the determinant of a 2x2 matrix. **Time**: about 25 minutes.
 
 # %%
+# Opened alone (on Colab, say), a lesson first installs the course's package; elsewhere this does nothing.
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("nflesson") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "nflesson @ git+https://github.com/OWNER/REPO"], check=True)
+
+# %%
 import math
 
 import matplotlib.pyplot as plt

@@ -2,6 +2,7 @@
 on GitHub, with solutions that match the exercises' and links that lead somewhere. (Running
 them is nbval's job: pytest collects lessons/*.ipynb with --nbval-lax.)"""
 
+import ast
 import json
 import re
 
@@ -71,3 +72,46 @@ def test_solution_cells_match_the_exercises(source):
             assert cell.source.strip() == questions[name].solution_code.strip()
             solved.append(name)
     assert sorted(solved) == sorted(questions), "every exercise has one solution cell"
+
+
+def install_cell(source):
+    return next(c.source for c in jupytext.read(source).cells if c.cell_type == "code")
+
+
+def test_every_lesson_starts_by_installing_nflesson_where_it_is_missing():
+    """The first code cell is the same in every lesson and installs the package from the
+    repository the website's launch buttons name (book/conf.py), so a lesson opened alone on
+    Colab runs."""
+    cells = {install_cell(source) for source in LESSONS}
+    assert len(cells) == 1, "every lesson has the same install cell"
+    repository = re.search(r'REPOSITORY = .* or "([^"]+)"', (LESSONS[0].parents[1] / "book" / "conf.py").read_text())
+    assert f"git+https://github.com/{repository.group(1)}\"" in cells.pop()
+
+
+MOCKED_PIP = """import subprocess
+calls = []
+subprocess.run = lambda command, **options: calls.append(command)
+exec(open({cell!r}).read())
+print(calls)
+"""
+
+
+@pytest.mark.parametrize("without_nflesson", [True, False], ids=["fresh-python", "course-venv"])
+def test_the_install_cell_runs_pip_only_where_nflesson_is_missing(tmp_path, without_nflesson):
+    import subprocess
+    import sys
+
+    cell = tmp_path / "cell.py"
+    cell.write_text(install_cell(LESSONS[0]))
+    python = sys.executable
+    if without_nflesson:  # a bare virtual environment, as Colab's Python is before the cell runs
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", tmp_path / "bare"], check=True)
+        python = tmp_path / "bare" / "bin" / "python"
+    out = subprocess.run([python, "-c", MOCKED_PIP.format(cell=str(cell))], capture_output=True, text=True,
+                         cwd=tmp_path, check=True).stdout
+    calls = ast.literal_eval(out)  # the commands the cell ran
+    if without_nflesson:
+        assert len(calls) == 1 and calls[0][:4] == [str(python), "-m", "pip", "install"]
+        assert calls[0][-1].startswith("nflesson @ git+https://github.com/")
+    else:
+        assert calls == []
