@@ -119,6 +119,12 @@ def stage_readme(app):
         staged.write_text(text, encoding="utf-8")
 
 
+def fill_in_the_repository(app, docname, source):
+    """The lessons' install cell names the repository as OWNER/REPO too: fill in the setting."""
+    if docname.startswith("lessons/"):
+        source[0] = source[0].replace("OWNER/REPO", REPOSITORY)
+
+
 def bars_are_absolute_values(app, what, name, obj, options, lines):
     """The package's docstrings write |det J| for an absolute value, which reST would read as a
     substitution: escape the bars outside ``literals``."""
@@ -144,5 +150,6 @@ def copy_files(app, exception):
 def setup(app):
     app.connect("html-page-context", add_launch_buttons, priority=502)  # after the theme's buttons
     app.connect("builder-inited", stage_readme)
+    app.connect("source-read", fill_in_the_repository)
     app.connect("autodoc-process-docstring", bars_are_absolute_values)
     app.connect("build-finished", copy_files)

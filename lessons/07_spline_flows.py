@@ -667,8 +667,9 @@ answer = ...  # a number
 # %% tags=["solution"] jupyter={"source_hidden": true}
 w, h, d0, d1, delta = 2.0, 1.0, 0.5, 2.0, 0.5  # delta = f(x) - y_k
 s = h / w
-beta = d0 + d1 - 2 * s
-a, b, c = h * (s - d0) + delta * beta, h * d0 - delta * beta, -s * delta
+a = h * (s - d0) + delta * (d0 + d1 - 2 * s)
+b = h * d0 - delta * (d0 + d1 - 2 * s)
+c = -s * delta
 xi = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)  # b < 0 here, so this form is the stable one
 answer = 0.0 + xi * w
 

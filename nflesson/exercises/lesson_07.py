@@ -104,8 +104,9 @@ QUESTIONS = {
         "then x = x_k + xi w.",
         "w, h, d0, d1, delta = 2.0, 1.0, 0.5, 2.0, 0.5  # delta = f(x) - y_k\n"
         "s = h / w\n"
-        "beta = d0 + d1 - 2 * s\n"
-        "a, b, c = h * (s - d0) + delta * beta, h * d0 - delta * beta, -s * delta\n"
+        "a = h * (s - d0) + delta * (d0 + d1 - 2 * s)\n"
+        "b = h * d0 - delta * (d0 + d1 - 2 * s)\n"
+        "c = -s * delta\n"
         "xi = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)  # b < 0 here, so this form is the stable one\n"
         "answer = 0.0 + xi * w",
         praise="Well done: x ≈ 1.535. The spline needs three quarters of the bin to climb half of its height, "
