@@ -58,7 +58,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import Image
-from PIL import Image as PILImage
 from sklearn.metrics import roc_auc_score
 
 import nflesson as nf
@@ -370,18 +369,11 @@ widgets.Explorer(draw_snapshot, figsize=(8, 2.4),
                  snapshot=ipywidgets.IntSlider(value=snapshots - 1, min=0, max=snapshots - 1, description="snapshot"))
 
 # %%
-def render(fig):
-    """The figure as a PIL image, for GIF frames."""
-    fig.canvas.draw()
-    return PILImage.frombuffer("RGBA", fig.canvas.get_width_height(), bytes(fig.canvas.buffer_rgba()), "raw",
-                               "RGBA", 0, 1)
-
-
 frames = []
 for k in range(snapshots):
     figure = viz.agg_figure((8, 2.4))
     draw_snapshot(figure, k)
-    frames.append(render(figure))
+    frames.append(viz.figure_image(figure))
 gif = viz.write_gif(frames, "08_glow_training.gif", fps=3)
 Image(filename=gif)
 
@@ -441,7 +433,7 @@ for t in times:
     stage = int(round(t))
     ax.set_title("data" if stage == 0 else f"after layer {stage} of {len(glow.layers)}\n(data side first)",
                  fontsize=9)
-    frames.append(render(figure))
+    frames.append(viz.figure_image(figure))
 gif = viz.write_gif(frames, "08_digit_to_base.gif", fps=10)
 Image(filename=gif)
 

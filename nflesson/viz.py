@@ -193,7 +193,18 @@ class _BlittedFigure:
         canvas.restore_region(self.background)
         for artist in changed:
             (artist.axes or self.fig).draw_artist(artist)
-        return Image.frombuffer("RGBA", canvas.get_width_height(), bytes(canvas.buffer_rgba()), "raw", "RGBA", 0, 1)
+        return canvas_image(canvas)
+
+
+def canvas_image(canvas):
+    """What an Agg canvas holds now, as a PIL image (no redraw)."""
+    return Image.frombuffer("RGBA", canvas.get_width_height(), bytes(canvas.buffer_rgba()), "raw", "RGBA", 0, 1)
+
+
+def figure_image(fig):
+    """A matplotlib figure drawn in full, as a PIL image: a frame for ``write_gif``."""
+    fig.canvas.draw()
+    return canvas_image(fig.canvas)
 
 
 def write_gif(images, path, fps=8, first=None, last=1500):

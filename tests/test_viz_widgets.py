@@ -157,3 +157,16 @@ def test_radial_explorer_holds_beta_above_minus_alpha():
     assert explorer.error is None
     explorer.controls["beta"].value = -2.0
     assert "beta = -0.50" in explorer.fig._suptitle.get_text() and "held" in explorer.fig._suptitle.get_text()
+
+
+def test_figure_image_is_the_figure_drawn_in_full(tmp_path):
+    fig = viz.agg_figure((2, 1.5), dpi=50)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_axis_off()
+    ax.imshow([[0.0, 1.0]], cmap="gray", aspect="auto")  # left half black, right half white
+    image = viz.figure_image(fig)
+    assert image.size == fig.canvas.get_width_height() == (100, 75)
+    assert image.getpixel((10, 37))[:3] == (0, 0, 0) and image.getpixel((90, 37))[:3] == (255, 255, 255)
+    ax.images[0].set_data([[1.0, 0.0]])  # swapped: a second, different frame
+    path = viz.write_gif([image, viz.figure_image(fig)], tmp_path / "two.gif")
+    assert Image.open(path).n_frames == 2
