@@ -264,21 +264,22 @@ assert abs(log_det.item() - from_autograd.item()) < 1e-5 and abs(sum(per_layer) 
 # %% [markdown]
 # ## 6. Exercises
 #
-# Each exercise has a cell for your answer (replace the `...`), a `check` that tells you what is
-# off, a `hint()` and a `solution()`. The solution cells are collapsed: click the three dots to
-# expand one only after you have tried.
+# Each exercise has a cell for your answer: replace the `...` and run it, then run the cell
+# below it, whose `check` says whether the answer is right and, if not, what is off. Stuck?
+# Remove the `#` before `hint()` in the next cell; once you have tried, the one before
+# `solution()` shows a worked answer.
 #
 # **Exercise 1.** Let $x = e^z$ with $z \sim \mathcal N(0, 1)$. What is the density $p_x(2)$?
 
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-z = torch.log(torch.tensor(2.0))
-answer = (torch.distributions.Normal(0.0, 1.0).log_prob(z).exp() / 2.0).item()
-
 # %%
 questions["lognormal"].check(answer)
+
+# %%
+# questions["lognormal"].hint()
+# questions["lognormal"].solution()
 
 # %% [markdown]
 # **Exercise 2.** A linear map $x = zA$ first scales the two coordinates by 3 and by 0.5, then
@@ -288,13 +289,12 @@ questions["lognormal"].check(answer)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-turn = torch.tensor(torch.pi / 6)
-spin = torch.tensor([[torch.cos(turn), torch.sin(turn)], [-torch.sin(turn), torch.cos(turn)]])
-answer = torch.linalg.slogdet(torch.diag(torch.tensor([3.0, 0.5])) @ spin).logabsdet.item()
-
 # %%
 questions["rotation"].check(answer)
+
+# %%
+# questions["rotation"].hint()
+# questions["rotation"].solution()
 
 # %% [markdown]
 # **Exercise 3.** Write the density of $x = \mathrm{sigmoid}(z)$ as a function `answer(x)` that
@@ -303,13 +303,12 @@ questions["rotation"].check(answer)
 # %%
 answer = ...  # a function of a tensor x
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-def answer(x):
-    z = torch.logit(x)
-    return torch.distributions.Normal(0.0, 1.0).log_prob(z).exp() / (x * (1 - x))
-
 # %%
 questions["sigmoid"].check(answer)
+
+# %%
+# questions["sigmoid"].hint()
+# questions["sigmoid"].solution()
 
 # %% [markdown]
 # ## Summary

@@ -539,9 +539,10 @@ widgets.Explorer(
 # %% [markdown]
 # ## 7. Exercises
 #
-# As in lesson 1: replace the `...` with your answer, run the `check` cell, and use
-# `questions["name"].hint()` if you are stuck. The solution cells are collapsed; expand one only
-# after you have tried.
+# Each exercise has a cell for your answer: replace the `...` and run it, then run the cell
+# below it, whose `check` says whether the answer is right and, if not, what is off. Stuck?
+# Remove the `#` before `hint()` in the next cell; once you have tried, the one before
+# `solution()` shows a worked answer.
 #
 # **Exercise 1.** A flow has two affine layers, base side first: layer 1 has `log_scale = 0.5`,
 # `shift = 1.0`; layer 2 has `log_scale = -0.2`, `shift = -0.5`. Which single affine map
@@ -550,13 +551,12 @@ widgets.Explorer(
 # %%
 answer = ...  # (A, B)
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-scale = math.exp(0.5) * math.exp(-0.2)  # the scales multiply: exp(0.5 - 0.2)
-shift = math.exp(-0.2) * 1.0 + (-0.5)  # layer 2 also scales the shift of layer 1
-answer = (scale, shift)
-
 # %%
 questions["compose"].check(answer)
+
+# %%
+# questions["compose"].hint()
+# questions["compose"].solution()
 
 # %% [markdown]
 # **Exercise 2.** For the same two-layer flow with a $\mathcal N(0, 1)$ base, what is the
@@ -565,13 +565,12 @@ questions["compose"].check(answer)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-scale, shift = math.exp(0.3), math.exp(-0.2) * 1.0 - 0.5
-z = (2.0 - shift) / scale  # data -> base
-answer = torch.distributions.Normal(0.0, 1.0).log_prob(torch.tensor(z)).item() - math.log(scale)
-
 # %%
 questions["log_density"].check(answer)
+
+# %%
+# questions["log_density"].hint()
+# questions["log_density"].solution()
 
 # %% [markdown]
 # **Exercise 3.** You fit a single `nf.Affine(1)` layer by maximum likelihood to the six data
@@ -581,12 +580,12 @@ questions["log_density"].check(answer)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-data = torch.tensor([0.3, 1.9, 2.4, 0.8, 1.1, 3.0])
-answer = math.log(data.std(correction=0).item())  # the MLE divides by n, not n - 1
-
 # %%
 questions["mle_scale"].check(answer)
+
+# %%
+# questions["mle_scale"].hint()
+# questions["mle_scale"].solution()
 
 # %% [markdown]
 # ## Summary

@@ -606,9 +606,10 @@ assert ratio > 100 and lu_time[-1] < dense_time[-2]
 #
 # ## 8. Exercises
 #
-# Each exercise has a cell for your answer (replace the `...`), a `check` that tells you what is
-# off, a `hint()` and a `solution()`. The solution cells are collapsed: expand one only after
-# you have tried.
+# Each exercise has a cell for your answer: replace the `...` and run it, then run the cell
+# below it, whose `check` says whether the answer is right and, if not, what is off. Stuck?
+# Remove the `#` before `hint()` in the next cell; once you have tried, the one before
+# `solution()` shows a worked answer.
 #
 # **Exercise 1.** A linear layer in 3D has the lower-triangular matrix
 #
@@ -620,12 +621,12 @@ assert ratio > 100 and lu_time[-1] < dense_time[-2]
 L = torch.tensor([[2.0, 0.0, 0.0], [1.0, -0.5, 0.0], [3.0, 4.0, 3.0]])
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-diagonal = torch.tensor([2.0, -0.5, 3.0])  # only the diagonal of a triangular matrix matters
-answer = diagonal.abs().log().sum().item()  # log|2| + log|-0.5| + log|3| = log 3
-
 # %%
 questions["triangular"].check(answer)
+
+# %%
+# questions["triangular"].hint()
+# questions["triangular"].solution()
 
 # %% [markdown]
 # **Exercise 2.** A linear flow has $W = \begin{pmatrix} 1 & 2 \\ 0 & 1 \end{pmatrix}$ and
@@ -635,12 +636,12 @@ questions["triangular"].check(answer)
 # %%
 answer = ...  # a 2x2 tensor
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-W = torch.tensor([[1.0, 2.0], [0.0, 1.0]])
-answer = W.T @ W
-
 # %%
 questions["covariance"].check(answer)
+
+# %%
+# questions["covariance"].hint()
+# questions["covariance"].solution()
 
 # %% [markdown]
 # **Exercise 3.** The dashed line in the loss plots is the entropy of a Gaussian. What is the
@@ -651,13 +652,12 @@ questions["covariance"].check(answer)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-W = torch.tensor([[1.5, 0.5], [0.0, 2.0]])
-base_entropy = math.log(2 * math.pi) + 1  # entropy of the 2D standard normal, (d / 2) log(2 pi e)
-answer = base_entropy + torch.linalg.slogdet(W).logabsdet.item()
-
 # %%
 questions["entropy"].check(answer)
+
+# %%
+# questions["entropy"].hint()
+# questions["entropy"].solution()
 
 # %% [markdown]
 # ## Summary

@@ -586,9 +586,10 @@ assert planar_gap < gaussian_gap - 0.15 and planar_gap < radial_gap - 0.1
 # %% [markdown]
 # ## 9. Exercises
 #
-# Each exercise has a cell for your answer (replace the `...`), a `check` that tells you what is
-# off, a `hint()` and a `solution()`. The solution cells are collapsed: expand one only after
-# you have tried.
+# Each exercise has a cell for your answer: replace the `...` and run it, then run the cell
+# below it, whose `check` says whether the answer is right and, if not, what is off. Stuck?
+# Remove the `#` before `hint()` in the next cell; once you have tried, the one before
+# `solution()` shows a worked answer.
 #
 # **Exercise 1.** A planar layer has $w = (1, 2)$, $u = (0.5, -0.2)$ (already satisfying
 # $w^\top u \ge -1$) and $b = 0.5$. What is $\log|\det J|$ at $z = (0.3, -0.1)$?
@@ -596,13 +597,12 @@ assert planar_gap < gaussian_gap - 0.15 and planar_gap < radial_gap - 0.1
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-w_ex, u_ex, b_ex = torch.tensor([1.0, 2.0]), torch.tensor([0.5, -0.2]), 0.5
-a_ex = torch.tensor([0.3, -0.1]) @ w_ex + b_ex  # where the point sits relative to the hyperplane
-answer = torch.log(1 + (1 - torch.tanh(a_ex) ** 2) * (w_ex @ u_ex)).item()
-
 # %%
 questions["planar_log_det"].check(answer)
+
+# %%
+# questions["planar_log_det"].hint()
+# questions["planar_log_det"].solution()
 
 # %% [markdown]
 # **Exercise 2.** A radial layer has $z_0 = (1, 1)$, $\alpha = 0.5$ and $\beta = 2$. It maps some
@@ -611,14 +611,12 @@ questions["planar_log_det"].check(answer)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-alpha_ex, beta_ex = 0.5, 2.0
-big_r = math.hypot(4.0 - 1.0, 5.0 - 1.0)  # |x - z0| = 5
-p_ex = alpha_ex + beta_ex - big_r  # r^2 + p r - alpha R = 0: keep the non-negative root
-answer = (-p_ex + math.sqrt(p_ex**2 + 4 * alpha_ex * big_r)) / 2
-
 # %%
 questions["radial_radius"].check(answer)
+
+# %%
+# questions["radial_radius"].hint()
+# questions["radial_radius"].solution()
 
 # %% [markdown]
 # **Exercise 3.** A flow fitted by reverse KL to an energy with $\log Z = 2.08$ ends with a loss
@@ -628,12 +626,12 @@ questions["radial_radius"].check(answer)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-final_loss, log_normalizer = -1.90, 2.08
-answer = final_loss + log_normalizer  # the loss is KL minus log Z
-
 # %%
 questions["reverse_kl"].check(answer)
+
+# %%
+# questions["reverse_kl"].hint()
+# questions["reverse_kl"].solution()
 
 # %% [markdown]
 # ## Summary

@@ -540,9 +540,10 @@ widgets.Explorer(draw_run, figsize=(12, 3.2),
 # %% [markdown]
 # ## 10. Exercises
 #
-# Each exercise has a cell for your answer (replace the `...`), a `check` that tells you what is
-# off, a `hint()` and a `solution()`. The solution cells are collapsed: expand one only after
-# you have tried.
+# Each exercise has a cell for your answer: replace the `...` and run it, then run the cell
+# below it, whose `check` says whether the answer is right and, if not, what is off. Stuck?
+# Remove the `#` before `hint()` in the next cell; once you have tried, the one before
+# `solution()` shows a worked answer.
 #
 # **Exercise 1.** A 4D affine coupling layer keeps $z_0, z_1$ and changes $z_2, z_3$. Its
 # conditioner gives the log-scales $s = (0.4\,z_0,\ 0.3\,z_1)$ and the shifts
@@ -552,13 +553,12 @@ widgets.Explorer(draw_run, figsize=(12, 3.2),
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-z = torch.tensor([1.0, -2.0, 0.5, 3.0])
-s = torch.stack([0.4 * z[0], 0.3 * z[1]])  # evaluated at the kept coordinates z_0, z_1
-answer = s.sum().item()  # only the log-scales count: the shifts and the kept part add 0
-
 # %%
 questions["log_det"].check(answer)
+
+# %%
+# questions["log_det"].hint()
+# questions["log_det"].solution()
 
 # %% [markdown]
 # **Exercise 2.** A 2D coupling layer keeps the first coordinate and maps
@@ -568,13 +568,12 @@ questions["log_det"].check(answer)
 # %%
 answer = ...  # a tensor of 2 numbers
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-x = torch.tensor([1.0, 3.0])
-s, t = 0.5 * x[0], x[0] ** 2  # z_0 = x_0, so the conditioner can run on x_0
-answer = torch.stack([x[0], (x[1] - t) * torch.exp(-s)])
-
 # %%
 questions["inverse"].check(answer)
+
+# %%
+# questions["inverse"].hint()
+# questions["inverse"].solution()
 
 # %% [markdown]
 # **Exercise 3.** How many trainable parameters does `nf.AffineCoupling(6, mask="alternating",
@@ -584,15 +583,12 @@ questions["inverse"].check(answer)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-kept, changed, hidden = 3, 3, 32  # the alternating mask keeps coordinates 0, 2 and 4 of 6
-first = kept * hidden + hidden  # an nn.Linear(n_in, n_out) holds n_in * n_out + n_out numbers
-middle = hidden * hidden + hidden
-last = hidden * 2 * changed + 2 * changed  # a shift and a log-scale per changed coordinate
-answer = first + middle + last
-
 # %%
 questions["parameters"].check(answer)
+
+# %%
+# questions["parameters"].hint()
+# questions["parameters"].solution()
 
 # %% [markdown]
 # ## Summary

@@ -464,9 +464,10 @@ plt.show()
 #
 # ## 7. Exercises
 #
-# Each exercise has a cell for your answer (replace the `...`), a `check` that tells you what is
-# off, a `hint()` and a `solution()`. The solution cells are collapsed: expand one only after
-# you have tried.
+# Each exercise has a cell for your answer: replace the `...` and run it, then run the cell
+# below it, whose `check` says whether the answer is right and, if not, what is off. Stuck?
+# Remove the `#` before `hint()` in the next cell; once you have tried, the one before
+# `solution()` shows a worked answer.
 #
 # **Exercise 1.** An affine autoregressive layer acts on $\mathbb R^4$ in the natural order
 # $1, 2, 3, 4$. How many of the 16 entries $\partial x_i / \partial z_j$ of its Jacobian are
@@ -475,12 +476,12 @@ plt.show()
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-d = 4
-answer = d * (d - 1) // 2  # the entries above the diagonal: dx_i / dz_j with j after i
-
 # %%
 questions["zeros"].check(answer)
+
+# %%
+# questions["zeros"].hint()
+# questions["zeros"].solution()
 
 # %% [markdown]
 # **Exercise 2.** A MAF has 5 layers and acts on $d = 10$ dimensions. How many MADE passes does
@@ -490,12 +491,12 @@ questions["zeros"].check(answer)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-layers, d = 5, 10
-answer = layers * d  # every layer rebuilds its output one coordinate per pass
-
 # %%
 questions["passes"].check(answer)
+
+# %%
+# questions["passes"].hint()
+# questions["passes"].solution()
 
 # %% [markdown]
 # **Exercise 3.** A 3D affine autoregressive layer has $s_1 = 0.5$, $t_1 = 1$,
@@ -506,15 +507,12 @@ questions["passes"].check(answer)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-x1 = 1.0 * math.exp(0.5) + 1.0  # z_1 = 1
-s2 = 0.3 * x1
-x2 = 0.0 * math.exp(s2)  # z_2 = 0 and t_2 = 0
-s3 = -0.2 * x1 + 0.1 * x2
-answer = 0.5 + s2 + s3  # the log-scales add up
-
 # %%
 questions["log_det"].check(answer)
+
+# %%
+# questions["log_det"].hint()
+# questions["log_det"].solution()
 
 # %% [markdown]
 # ## Summary

@@ -623,9 +623,10 @@ Image(filename=gif)
 # %% [markdown]
 # ## 7. Exercises
 #
-# Each exercise has a cell for your answer (replace the `...`), a `check` that tells you what is
-# off, a `hint()` and a `solution()`. The solution cells are collapsed: expand one only after
-# you have tried.
+# Each exercise has a cell for your answer: replace the `...` and run it, then run the cell
+# below it, whose `check` says whether the answer is right and, if not, what is off. Stuck?
+# Remove the `#` before `hint()` in the next cell; once you have tried, the one before
+# `solution()` shows a worked answer.
 #
 # **Exercise 1.** How many numbers does the conditioner of
 # `nf.SplineCoupling(6, mask="halves", bins=8)` output for one input point? Work it out from
@@ -634,12 +635,12 @@ Image(filename=gif)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-changed, bins = 3, 8  # "halves" keeps coordinates 0, 1, 2 and changes 3, 4, 5
-answer = changed * (3 * bins - 1)  # K widths, K heights and K - 1 inner derivatives per changed coordinate
-
 # %%
 questions["outputs"].check(answer)
+
+# %%
+# questions["outputs"].hint()
+# questions["outputs"].solution()
 
 # %% [markdown]
 # **Exercise 2.** One bin of a spline runs from the knot $(x_k, y_k) = (0, 0)$ to
@@ -649,13 +650,12 @@ questions["outputs"].check(answer)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-w, h, d0, d1 = 2.0, 1.0, 0.5, 2.0
-s, xi = h / w, 0.5  # the bin's slope, and x = 1 is half-way through the bin
-answer = 0.0 + h * (s * xi**2 + d0 * xi * (1 - xi)) / (s + (d0 + d1 - 2 * s) * xi * (1 - xi))
-
 # %%
 questions["midpoint"].check(answer)
+
+# %%
+# questions["midpoint"].hint()
+# questions["midpoint"].solution()
 
 # %% [markdown]
 # **Exercise 3.** Same bin. Which $x$ does the spline send to $f(x) = 0.5$? Solve section 3's
@@ -664,17 +664,12 @@ questions["midpoint"].check(answer)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-w, h, d0, d1, delta = 2.0, 1.0, 0.5, 2.0, 0.5  # delta = f(x) - y_k
-s = h / w
-a = h * (s - d0) + delta * (d0 + d1 - 2 * s)
-b = h * d0 - delta * (d0 + d1 - 2 * s)
-c = -s * delta
-xi = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)  # b < 0 here, so this form is the stable one
-answer = 0.0 + xi * w
-
 # %%
 questions["inverse"].check(answer)
+
+# %%
+# questions["inverse"].hint()
+# questions["inverse"].solution()
 
 # %% [markdown]
 # ## Summary

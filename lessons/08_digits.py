@@ -585,9 +585,10 @@ widgets.Explorer(draw_ranked, figsize=(10, 2.1),
 # %% [markdown]
 # ## 10. Exercises
 #
-# Each exercise has a cell for your answer (replace the `...`), a `check` that tells you what is
-# off, a `hint()` and a `solution()`. The solution cells are collapsed: expand one only after
-# you have tried.
+# Each exercise has a cell for your answer: replace the `...` and run it, then run the cell
+# below it, whose `check` says whether the answer is right and, if not, what is off. Stuck?
+# Remove the `#` before `hint()` in the next cell; once you have tried, the one before
+# `solution()` shows a worked answer.
 #
 # **Exercise 1.** A flow scores 8×8 digits at a test negative log-likelihood of 120 nats per
 # image (already dequantized and bounded as in section 2). How many bits per dimension is that?
@@ -595,12 +596,12 @@ widgets.Explorer(draw_ranked, figsize=(10, 2.1),
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-nats_per_image, pixels = 120.0, 64
-answer = nats_per_image / (pixels * math.log(2))  # nats to bits: divide by ln 2; per pixel: divide by 64
-
 # %%
 questions["bits"].check(answer)
+
+# %%
+# questions["bits"].hint()
+# questions["bits"].solution()
 
 # %% [markdown]
 # **Exercise 2.** A 1D model's density on the cell $[0, 1)$ above the integer $x = 0$ is
@@ -611,11 +612,12 @@ questions["bits"].check(answer)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-answer = 0.5 * math.log(0.5) + 0.5 * math.log(1.5)  # u < 0.5 and u >= 0.5 each have probability 1/2
-
 # %%
 questions["bound"].check(answer)
+
+# %%
+# questions["bound"].hint()
+# questions["bound"].solution()
 
 # %% [markdown]
 # **Exercise 3.** An ideal entropy coder driven by a model at 2.2 bits per dimension stores the
@@ -624,12 +626,12 @@ questions["bound"].check(answer)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-images, pixels, bits_per_pixel = 500, 64, 2.2
-answer = images * pixels * bits_per_pixel / 8  # 8 bits to a byte
-
 # %%
 questions["bytes"].check(answer)
+
+# %%
+# questions["bytes"].hint()
+# questions["bytes"].solution()
 
 # %% [markdown]
 # ## Summary

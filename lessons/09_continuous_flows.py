@@ -448,9 +448,10 @@ assert shares[1] < 0.2 < 0.8 < shares[4] <= shares[8] + 0.02 and shares[32] > 0.
 # %% [markdown]
 # ## 7. Exercises
 #
-# Each exercise has a cell for your answer (replace the `...`), a `check` that tells you what is
-# off, a `hint()` and a `solution()`. The solution cells are collapsed: expand one only after
-# you have tried.
+# Each exercise has a cell for your answer: replace the `...` and run it, then run the cell
+# below it, whose `check` says whether the answer is right and, if not, what is off. Stuck?
+# Remove the `#` before `hint()` in the next cell; once you have tried, the one before
+# `solution()` shows a worked answer.
 #
 # **Exercise 1.** A 2D linear field $v(x) = A x$ with
 # $A = \begin{pmatrix} 0.5 & 2 \\ -1 & -0.2 \end{pmatrix}$ runs from $t = 0$ to $t = 1$. What is
@@ -459,12 +460,12 @@ assert shares[1] < 0.2 < 0.8 < shares[4] <= shares[8] + 0.02 and shares[32] > 0.
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-A = torch.tensor([[0.5, 2.0], [-1.0, -0.2]])
-answer = torch.trace(A).item() * 1.0  # div v = tr A everywhere, integrated over one unit of time
-
 # %%
 questions["log_det"].check(answer)
+
+# %%
+# questions["log_det"].hint()
+# questions["log_det"].solution()
 
 # %% [markdown]
 # **Exercise 2.** Flow matching pairs the base point $z = (0, 1)$ with the data point
@@ -474,12 +475,12 @@ questions["log_det"].check(answer)
 # %%
 answer = ...  # a tensor of 2 numbers
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-z, x = torch.tensor([0.0, 1.0]), torch.tensor([2.0, -1.0])
-answer = x - z  # the straight path (1 - t) z + t x moves at the constant velocity x - z, whatever t is
-
 # %%
 questions["target"].check(answer)
+
+# %%
+# questions["target"].hint()
+# questions["target"].solution()
 
 # %% [markdown]
 # **Exercise 3.** A fixed-step RK4 solver evaluates the velocity 4 times per step. Scoring a
@@ -488,12 +489,12 @@ questions["target"].check(answer)
 # %%
 answer = ...  # a number
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-steps, stages = 10, 4
-answer = steps * stages  # each evaluation also computes the divergence, but counts once
-
 # %%
 questions["nfe"].check(answer)
+
+# %%
+# questions["nfe"].hint()
+# questions["nfe"].solution()
 
 # %% [markdown]
 # ## Summary

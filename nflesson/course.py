@@ -1,11 +1,12 @@
 """Course tooling: execute the lessons into their paired notebooks, keeping the stored
-notebooks clean (no widget state, which stops GitHub from rendering them).
+notebooks clean: no widget state (which stops GitHub from rendering them) and no widget views
+(which a notebook opened before it runs shows as "Error displaying widget"), only the pictures
+and text lines the widgets carry with them.
 
 ``python -m nflesson.course build [lessons/NN_name.py ...]`` re-creates each .ipynb from its
 .py source and executes it in the lessons folder, then copies the animations the README shows
 from lessons/ (where the lessons write them, next to themselves) into images/;
-``python -m nflesson.course student`` writes the student edition (solutions removed, outputs
-cleared) to student/.
+``python -m nflesson.course student`` writes the student edition (outputs cleared) to student/.
 """
 
 import pathlib
@@ -21,6 +22,7 @@ from nbclient import NotebookClient
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "lessons"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def lesson_sources(folder=LESSONS):
@@ -39,7 +41,19 @@ def execute(source, timeout=600, extra_cells=()):
     NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(source.parent)}}).execute()
     notebook.metadata.pop("widgets", None)
+    drop_widget_views(notebook)
     return notebook, time.perf_counter() - start
+
+
+def drop_widget_views(notebook):
+    """Remove the live-widget part of every output that has another representation (nflesson's
+    widgets carry a PNG of their figure, progress bars a text line): without a kernel there is no
+    widget to show, and JupyterLab, GitHub and the website then show that picture or line."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data and len(data) > 1:
+                del data[WIDGET_VIEW]
 
 
 def build(source, timeout=600):
@@ -64,19 +78,16 @@ def publish_images(readme=ROOT / "README.md", lessons=LESSONS, images=ROOT / "im
 
 
 def student_edition(destination, sources=None):
-    """Write the student edition of the lessons to ``destination``: every cell tagged
-    ``solution`` becomes ``# your code here`` (shown, not collapsed) and all outputs are
-    cleared. Returns the paths written."""
+    """Write the student edition of the lessons to ``destination``: the lessons with every
+    output cleared (a student sees each result by running it; the answer cells hold ``...``
+    and the solutions are not in the notebooks, as in the full edition). Returns the paths
+    written."""
     destination = pathlib.Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
     written = []
     for source in sources or lesson_sources():
         notebook = jupytext.read(source)
         notebook.metadata["kernelspec"] = KERNELSPEC
-        for cell in notebook.cells:
-            if "solution" in cell.metadata.get("tags", []):
-                cell.source = "# your code here"
-                cell.metadata = {"tags": ["exercise"]}
         path = destination / source.with_suffix(".ipynb").name
         jupytext.write(notebook, path, fmt="ipynb")  # read from .py: no outputs
         written.append(path)

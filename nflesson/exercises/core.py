@@ -8,19 +8,24 @@ from IPython.display import Markdown
 
 
 class Feedback:
-    """The verdict of a check: ``correct`` (bool) and a ``message`` saying why."""
+    """The verdict of a check: ``correct`` (bool), a ``message`` saying why, and ``answered``
+    (False while the answer is still the placeholder ``...``: neither right nor wrong)."""
 
-    def __init__(self, correct, message):
-        self.correct, self.message = correct, message
+    def __init__(self, correct, message, answered=True):
+        self.correct, self.message, self.answered = correct, message, answered
 
     def __bool__(self):
         return self.correct
 
+    def _verdict(self):
+        return "Correct" if self.correct else "Not yet" if self.answered else "Not answered yet"
+
     def __repr__(self):
-        return ("Correct: " if self.correct else "Not yet: ") + self.message
+        return f"{self._verdict()}: {self.message}"
 
     def _repr_markdown_(self):
-        return ("✅ **Correct.** " if self.correct else "❌ **Not yet.** ") + self.message
+        icon = "✅" if self.correct else "❌" if self.answered else "✏️"
+        return f"{icon} **{self._verdict()}.** {self.message}"
 
 
 class Exercise:
@@ -33,7 +38,8 @@ class Exercise:
 
     def check(self, answer):
         if answer is Ellipsis:
-            return Feedback(False, "no answer yet: replace `...` with your answer and run the cell again.")
+            return Feedback(False, "no answer yet: replace the `...` in the cell above with your answer, run "
+                                   "it, then run this check again.", answered=False)
         try:
             problem = self.checker(answer)
         except Exception as exc:  # noqa: BLE001 (a malformed answer is feedback, not a crash)
