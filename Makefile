@@ -1,8 +1,11 @@
 # Two commands for learners: `make lab` (open the course) and `make test` (run every test).
 # Both create .venv on first use; later runs reinstall only when pyproject.toml changed.
+# `make lab` installs the course (torch, nflesson, JupyterLab); the other targets add the tools of
+# the tests, the benchmarks and the website (the dev, bench and book extras).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+COURSE := $(VENV)/.installed-course
 STAMP := $(VENV)/.installed
 # A CPU build of torch. On a machine where plain pip would fetch a CUDA build, add e.g.
 #   make lab TORCH_PIP_FLAGS="--index-url https://download.pytorch.org/whl/cpu"
@@ -11,13 +14,17 @@ TORCH_PIP_FLAGS ?=
 
 .PHONY: lab test lessons bench student book test-oldest clean
 
-$(STAMP): pyproject.toml
+$(COURSE): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH_PIP_FLAGS) "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(STAMP): $(COURSE)
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench,book]"
 	touch $@
 
-lab: $(STAMP)
+lab: $(COURSE)
 	$(BIN)/jupyter lab --notebook-dir=lessons $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: $(STAMP)

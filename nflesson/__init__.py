@@ -1,4 +1,10 @@
-"""nflesson: the small, fully tested PyTorch package behind the normalizing-flows course."""
+"""nflesson: the small, fully tested PyTorch package behind the normalizing-flows course.
+
+``import nflesson as nf`` gives the whole API; ``nf.viz`` (figures, GIFs) and ``nf.widgets``
+(players and explorers) load matplotlib and ipywidgets on first use, not at import.
+"""
+
+import importlib
 
 from . import continuous, data, dequantization, flows, threads, train
 from .train import History, fit, fit_flow_matching, fit_reverse_kl
@@ -20,5 +26,14 @@ __all__ = [
     "RationalQuadraticSpline", "Sigmoid", "SplineAutoregressive", "SplineCoupling", "VelocityMLP",
     "Gap", "History", "bits_per_dim", "continuous", "data", "dequantization", "dequantize",
     "dequantized_log_likelihood", "fit", "fit_flow_matching", "fit_reverse_kl", "flow_matching_loss", "flows", "gap",
-    "reverse_gap", "threads", "train",
+    "reverse_gap", "threads", "train", "viz", "widgets",
 ]
+
+_ON_FIRST_USE = {"viz", "widgets"}
+
+
+def __getattr__(name):
+    """``nf.viz`` and ``nf.widgets``, imported the first time they are used."""
+    if name in _ON_FIRST_USE:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

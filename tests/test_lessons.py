@@ -1,6 +1,6 @@
 """The lessons as files: each .py source has its executed .ipynb pair, in sync, clean to render
-on GitHub, with solutions that match the exercises' and links that lead somewhere. (Running
-them is nbval's job: pytest collects lessons/*.ipynb with --nbval-lax.)"""
+on GitHub, with exercises the learner answers (no solution runs with the lesson) and links that
+lead somewhere. (Running them is nbval's job: pytest collects lessons/*.ipynb with --nbval-lax.)"""
 
 import ast
 import json
@@ -43,9 +43,12 @@ def test_stored_notebook_renders_everywhere(source):
     outputs = [o for c in code for o in c["outputs"]]
     assert not [o for o in outputs if o["output_type"] == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3, "a lesson shows its claims with figures"
-    widget_outputs = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    # nflesson's widgets carry a static picture for GitHub (progress bars show their text line)
-    assert [o for o in widget_outputs if "image/png" in o["data"]], "every lesson has at least one widget"
+    # Stored widgets are their pictures (progress bars their text line): a live view would show
+    # "Error displaying widget" in a JupyterLab that has not run the lesson
+    assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    pictures = [o for o in outputs if "image/png" in o.get("data", {})
+                and "run the notebook to use the controls" in "".join(o["data"].get("text/plain", ""))]
+    assert pictures, "every lesson has at least one widget, stored as its picture"
     assert len(source.with_suffix(".ipynb").read_bytes()) < 3_000_000
 
 
@@ -61,17 +64,34 @@ def test_lesson_anatomy_and_links(source):
 
 
 @pytest.mark.parametrize("source", LESSONS, ids=NAMES)
-def test_solution_cells_match_the_exercises(source):
+def test_exercises_are_for_the_learner_to_answer(source):
+    """Each exercise is an answer cell holding ``...``, its check, and a cell with the hint and the
+    solution commented out; no solution is in the lesson, so Run All answers nothing."""
     notebook = jupytext.read(source)
     questions = exercises.lesson(int(source.name[:2]))
-    solved = []
-    for k, cell in enumerate(notebook.cells):
-        if "solution" in cell.metadata.get("tags", []):
-            assert cell.metadata.get("jupyter", {}).get("source_hidden"), "solutions start collapsed"
-            name = re.search(r'questions\["(\w+)"\]\.check', notebook.cells[k + 1].source).group(1)
-            assert cell.source.strip() == questions[name].solution_code.strip()
-            solved.append(name)
-    assert sorted(solved) == sorted(questions), "every exercise has one solution cell"
+    code = [c.source.strip() for c in notebook.cells if c.cell_type == "code"]
+    for name, question in questions.items():
+        check = f'questions["{name}"].check(answer)'
+        assert code.count(check) == 1, f"exercise {name!r} has one check cell"
+        k = code.index(check)
+        answer_line = code[k - 1].splitlines()[-1]  # the cell may first give the exercise's data
+        assert re.fullmatch(r"answer = \.\.\.(  # .*)?", answer_line), f"the cell before {check} is the answer cell"
+        assert code[k + 1] == f'# questions["{name}"].hint()\n# questions["{name}"].solution()'
+        for line in question.solution_code.strip().splitlines():
+            if len(line.strip()) > 12:
+                assert line.strip() not in source.read_text(), f"{source.name} holds the solution of {name!r}"
+    assert not [c for c in notebook.cells if "solution" in c.metadata.get("tags", [])]
+
+
+@pytest.mark.parametrize("source", LESSONS, ids=NAMES)
+def test_run_all_congratulates_no_one(source):
+    """In the stored run (a Run All), every check says the exercise is not answered yet."""
+    notebook = json.loads(source.with_suffix(".ipynb").read_text())
+    checks = [c for c in notebook["cells"] if c["cell_type"] == "code" and ".check(answer)" in "".join(c["source"])]
+    assert len(checks) == len(exercises.lesson(int(source.name[:2])))
+    for cell in checks:
+        shown = "".join(o.get("data", {}).get("text/markdown", "") for o in cell["outputs"])
+        assert "Not answered yet" in shown and "Correct" not in shown, shown
 
 
 def install_cell(source):

@@ -75,3 +75,25 @@ def test_make_test_installs_what_the_book_test_needs_and_pages_build_with_make_b
     assert "book" in extras and '-e ".[dev,bench,book]"' in makefile
     workflow = (ROOT / ".github" / "workflows" / "book.yml").read_text()
     assert "make book" in workflow and "book/_build/html" in workflow
+
+
+def test_every_lesson_of_the_course_map_opens_on_binder_colab_and_a_hub():
+    readme = (ROOT / "README.md").read_text()
+    course_map = readme.split("\n## The course\n", 1)[1].split("\n### ", 1)[0]
+    for lesson in sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb")):
+        row = next(line for line in course_map.splitlines() if f"(lessons/{lesson.name})" in line)
+        for service in ("mybinder.org/v2/gh/OWNER/REPO/main?urlpath=lab/tree/lessons/",
+                        "colab.research.google.com/github/OWNER/REPO/blob/main/lessons/",
+                        "git-pull?repo=https%3A%2F%2Fgithub.com%2FOWNER%2FREPO&branch=main&urlpath=lab%2Ftree%2FREPO%2Flessons%2F"):
+            assert f"{service}{lesson.name}" in row, f"lesson {lesson.name} has no {service.split('/')[0]} link"
+
+
+def test_make_lab_installs_the_course_and_make_test_adds_the_tools():
+    import subprocess
+
+    def recipe(target):  # what make would run from scratch (-B), without running it (-n)
+        return subprocess.run(["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+    lab, test = recipe("lab"), recipe("test")
+    assert "torch==2.13.0" in lab and "pip install --quiet -e .\n" in lab and "[dev" not in lab
+    assert '-e ".[dev,bench,book]"' in test and "pytest" in test
