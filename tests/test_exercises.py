@@ -51,6 +51,9 @@ def test_feedback_renders_and_hints_show():
     assert "Correct" in question.check(1.05)._repr_markdown_()
     assert repr(question.check(2.0)).startswith("Not yet: the answer is 2, off by +1")
     assert "think" in question.hint().data and "answer = 1.0" in question.solution().data
+    unanswered = question.check(...)
+    assert not unanswered.answered and repr(unanswered).startswith("Not answered yet: ")
+    assert unanswered._repr_markdown_().startswith("✏️ **Not answered yet.**")
 
 
 def test_check_helpers():
@@ -58,6 +61,8 @@ def test_check_helpers():
     assert check_number(torch.tensor(1.0), 1.0, 0.1) is None
     assert "torch.Tensor" in check_tensor([1.0], torch.ones(1), 0.1)
     assert check_tensor(torch.ones(2), torch.ones(2, dtype=torch.float64), 1e-9) is None
+    assert check_number(48, 50.0, 1e-9, "the count") == "the count is 48, off by -2"  # no "allowed: ±1e-09"
+    assert check_number(48.5, 50.0, 0.5, "the count") == "the count is 48.5, off by -1.5"
 
 
 @pytest.mark.parametrize("number, name, answer", CORRECT)

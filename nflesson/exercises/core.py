@@ -59,7 +59,8 @@ class Exercise:
 
 
 def check_number(answer, expected, tolerance, what="the answer"):
-    """None if ``answer`` is a number within ``tolerance`` of ``expected``, else how far off."""
+    """None if ``answer`` is a number within ``tolerance`` of ``expected``, else how far off (for a
+    whole ``expected`` and a tolerance under 1, a count, without the tolerance)."""
     if isinstance(answer, torch.Tensor):
         if answer.numel() != 1:
             return f"{what} should be a single number, got a tensor of shape {tuple(answer.shape)}"
@@ -71,6 +72,8 @@ def check_number(answer, expected, tolerance, what="the answer"):
     error = answer - expected
     if abs(error) <= tolerance:
         return None
+    if float(expected).is_integer() and tolerance < 1:  # a count: exact, no tolerance to speak of
+        return f"{what} is {answer:g}, off by {error:+g}"
     return f"{what} is {answer:.4g}, off by {error:+.3g} (allowed: ±{tolerance:g})"
 
 
