@@ -20,6 +20,8 @@ TARGET_COLOR = "#4c72b0"
 MODEL_COLOR = "#dd8452"
 BASE_COLOR = "#55a868"
 DENSITY_CMAP = "viridis"
+ENTROPY_LABEL = "entropy of the target: the lowest expected NLL"
+DEFAULT_REFERENCE_LABELS = {"maximum likelihood": ENTROPY_LABEL, "reverse KL": "-log Z: the loss at KL = 0"}
 
 
 def _axes(ax, ncols=1, width=4.0, height=3.6):
@@ -156,9 +158,10 @@ def plot_layers(flow, points, inverse=False, max_panels=9, size=3, bounds=None):
     return fig
 
 
-def plot_loss(losses, ax=None, reference=None, reference_label="entropy of the target", title="training loss"):
-    """The loss per step, with an optional horizontal reference (e.g. the target's entropy,
-    the lowest NLL any model can reach)."""
+def plot_loss(losses, ax=None, reference=None, reference_label=ENTROPY_LABEL, title="training loss"):
+    """The loss per step, with an optional horizontal ``reference`` line labelled
+    ``reference_label`` in the legend (default: the target's entropy H(p), the lowest expected
+    NLL any model can reach: E_p[-log q] = H(p) + KL(p || q) >= H(p))."""
     fig, ax = _axes(ax)
     ax.plot(np.arange(len(losses)), losses, color=MODEL_COLOR, lw=1)
     if reference is not None:
@@ -166,6 +169,45 @@ def plot_loss(losses, ax=None, reference=None, reference_label="entropy of the t
         ax.legend(fontsize=8)
     ax.set(xlabel="step", ylabel="loss", title=title)
     return fig
+
+
+def reference_line(reference, label=None, objective=None):
+    """(value, label) of a loss panel's reference line, or None. ``reference`` is a number or a
+    (value, label) pair; without a label, the objective's own: the target's entropy for maximum
+    likelihood, -log Z for reverse KL. Any other objective (flow matching: a regression error,
+    not a likelihood, so no entropy applies) needs the label saying what the line is."""
+    if reference is None:
+        return None
+    if isinstance(reference, (tuple, list)):
+        if len(reference) != 2 or not isinstance(reference[1], str):
+            raise ValueError(f"reference must be a number or a (value, label) pair, got {reference!r}")
+        reference, label = reference if label is None else (reference[0], label)
+    value = float(reference)
+    if label is None:
+        label = DEFAULT_REFERENCE_LABELS.get(objective)
+    if label is None:
+        raise ValueError(f"a reference line on a {objective or 'training'} loss needs a label saying what it is "
+                         "(reference_label=..., or reference=(value, label)): only maximum likelihood and reverse "
+                         "KL have a default (the target's entropy, -log Z)")
+    return value, label
+
+
+def loss_limits(losses, reference=None, squash=5.0):
+    """(bottom, top, clipped) of a loss axis. It holds every finite loss from the first step
+    (and the reference) unless the early losses lie so far above the rest that the rest would
+    fill less than 1/``squash`` of the height; then the top holds the last 90% of the run and
+    ``clipped`` = (how many steps lie above it, the highest of them), for the panel to say."""
+    finite = [v for v in losses if math.isfinite(v)] or [0.0]
+    extra = [reference] if reference is not None else []
+    low, high = min(finite + extra), max(finite + extra)
+    late_high = max(finite[len(finite) // 10:] + extra)
+    clipped = None
+    if high - low > squash * max(late_high - low, 1e-12):
+        high = late_high
+        above = [v for v in finite if v > high + 0.05 * (high - low)]
+        clipped = (len(above), max(above)) if above else None
+    pad = 0.06 * max(high - low, 1e-3)
+    return low - pad, high + pad, clipped
 
 
 class _BlittedFigure:
@@ -221,11 +263,15 @@ def write_gif(images, path, fps=8, first=None, last=1500):
 class SnapshotFigure(_BlittedFigure):
     """One frame of a training run in three panels (target vs model samples, model density,
     loss so far), drawn once and then updated in place by ``show(index)``: cheap enough to
-    scrub through in a widget or to render as GIF frames. ``reference`` draws a horizontal line
-    on the loss panel: the target's entropy for maximum likelihood, -log Z for reverse KL (the
-    lowest loss any model can reach)."""
+    scrub through in a widget or to render as GIF frames. ``reference`` draws a horizontal,
+    labelled line on the loss panel: a number or a (value, label) pair, labelled
+    ``reference_label`` if given, else by the objective (``reference_line``: the target's
+    entropy for maximum likelihood, -log Z for reverse KL; other objectives need a label). The
+    loss axis holds the whole run from the first step, or says how many early steps lie above
+    it (``loss_limits``)."""
 
-    def __init__(self, history, reference=None, figsize=(10, 3.2), dpi=72):
+    def __init__(self, history, reference=None, figsize=(10, 3.2), dpi=72, reference_label=None):
+        reference = reference_line(reference, reference_label, history.objective)
         self.history = history
         self.fig = fig = agg_figure(figsize, dpi)
         self.axes = fig.subplots(1, 3)
@@ -258,18 +304,14 @@ class SnapshotFigure(_BlittedFigure):
                                            cmap=DENSITY_CMAP, aspect="auto", interpolation="bilinear", vmin=0,
                                            vmax=history.snapshots[-1].log_density.exp().max().item())
             ax_density.set_title("model density")
-        # the first steps' losses can be far above the rest: the panel shows the last 90% of
-        # the run in full, and a loss above the top is marked by a triangle at the edge
-        finite = [v for v in history.losses if math.isfinite(v)] or [0.0]
-        low = min(finite + ([reference] if reference is not None else []))
-        self.top = max(finite[len(finite) // 10:]) + 0.1
-        ax_loss.set(xlim=(0, max(len(history.losses), 1)), xlabel="step", ylabel="loss",
-                    ylim=(low - 0.1 * abs(low) - 0.1, self.top))
+        bottom, self.top, clipped = loss_limits(history.losses, reference and reference[0])
+        ax_loss.set(xlim=(0, max(len(history.losses), 1)), xlabel="step", ylabel="loss", ylim=(bottom, self.top))
+        if clipped:
+            ax_loss.text(0.02, 0.97, f"↑ {clipped[0]} early steps above (up to {clipped[1]:.3g})",
+                         transform=ax_loss.transAxes, ha="left", va="top", fontsize=7, color="0.3")
         if reference is not None:
-            label = {"maximum likelihood": "entropy of the target",
-                     "reverse KL": "-log Z: the loss at KL = 0"}.get(history.objective, "reference")
-            ax_loss.axhline(reference, color="k", ls="--", lw=1, label=label)
-            ax_loss.legend(fontsize=8, loc="upper right")
+            ax_loss.axhline(reference[0], color="k", ls="--", lw=1, label=reference[1])
+            ax_loss.legend(fontsize=7, loc="upper right")
         (self.loss_line,) = ax_loss.plot([], [], color=MODEL_COLOR, lw=1)
         (self.marker,) = ax_loss.plot([], [], "o", color="k")
         self._freeze(0)

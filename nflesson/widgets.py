@@ -90,9 +90,11 @@ class _Player(widgets.VBox):
 class TrainingPlayer(_Player):
     """Play button, slider and speed control over the snapshots of a ``History``: samples vs
     target, model density and loss curve, all from the stored snapshots (no retraining).
-    Frames are blitted into an Image widget, so scrubbing is smooth."""
+    Frames are blitted into an Image widget, so scrubbing is smooth. ``reference`` (a number or
+    a (value, label) pair) and ``reference_label`` draw a labelled line on the loss panel, as in
+    ``viz.SnapshotFigure``."""
 
-    def __init__(self, history, reference=None, figsize=(10, 3.2)):
+    def __init__(self, history, reference=None, figsize=(10, 3.2), reference_label=None):
         last = len(history.snapshots) - 1
         self.history = history
         self.play = widgets.Play(min=0, max=last, step=1, interval=200, description="play")
@@ -101,7 +103,7 @@ class TrainingPlayer(_Player):
                                       description="speed", layout=widgets.Layout(width="180px"))
         widgets.jslink((self.play, "value"), (self.slider, "value"))
         widgets.link((self.speed, "value"), (self.play, "interval"))
-        self.frame = viz.SnapshotFigure(history, reference, figsize=figsize)
+        self.frame = viz.SnapshotFigure(history, reference, figsize=figsize, reference_label=reference_label)
         super().__init__([self.play, self.slider, self.speed])
 
     @property

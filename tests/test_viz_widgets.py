@@ -2,6 +2,8 @@
 (no retraining) and shows errors, explorers redraw when a slider moves, GIFs have one frame
 per snapshot, and the static fallback picture is there for GitHub."""
 
+import dataclasses
+
 import matplotlib
 import numpy as np
 import pytest
@@ -69,6 +71,63 @@ def test_static_picture_for_pages_without_a_kernel(history_2d):
     assert "image/png" in bundle and "application/vnd.jupyter.widget-view+json" in bundle
     bundle = widgets.explore_linear_map()._repr_mimebundle_()
     assert "image/png" in bundle
+
+
+def legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()] if ax.get_legend() else []
+
+
+def test_every_reference_line_is_labelled_with_what_it_is(history_2d):
+    ax_loss = widgets.TrainingPlayer(history_2d, reference=1.7).frame.axes[2]
+    assert legend_texts(ax_loss) == [viz.ENTROPY_LABEL] and "entropy" in viz.ENTROPY_LABEL
+    assert [line.get_ydata()[0] for line in ax_loss.lines if line.get_linestyle() == "--"] == [1.7]
+    ax_loss = widgets.TrainingPlayer(history_2d, reference=1.7, reference_label="my line").frame.axes[2]
+    assert legend_texts(ax_loss) == ["my line"]
+    assert legend_texts(viz.SnapshotFigure(history_2d, reference=(1.7, "a pair")).axes[2]) == ["a pair"]
+    assert legend_texts(widgets.TrainingPlayer(history_2d).frame.axes[2]) == []  # no line, no legend
+    reverse = dataclasses.replace(history_2d, objective="reverse KL")
+    assert "log Z" in legend_texts(viz.SnapshotFigure(reverse, reference=-1.0).axes[2])[0]
+    # a flow-matching loss is a regression error, not a likelihood: no default meaning for a line
+    matching = dataclasses.replace(history_2d, objective="flow matching")
+    with pytest.raises(ValueError, match="needs a label"):
+        viz.SnapshotFigure(matching, reference=2.5)
+    figure = viz.SnapshotFigure(matching, reference=4.0, reference_label="the loss of the exact field")
+    assert legend_texts(figure.axes[2]) == ["the loss of the exact field"]
+    with pytest.raises(ValueError, match="pair"):
+        viz.SnapshotFigure(history_2d, reference=(1.0, 2.0, 3.0))
+    fig = viz.plot_loss([3.0, 2.0, 1.5], reference=1.0)
+    assert legend_texts(fig.axes[0]) == [viz.ENTROPY_LABEL]
+    matplotlib.pyplot.close(fig)
+
+
+def test_the_loss_axis_holds_the_whole_run_from_the_first_step(history_2d):
+    # as in a maximum-likelihood run: the first steps well above the rest (which the panel
+    # used to cut off), the rest a noisy descent
+    n = len(history_2d.losses)
+    losses = [4.0, 3.4] + [2.5 + 0.5 * (1 - k / n) + 0.05 * (-1) ** k for k in range(n - 2)]
+    run = dataclasses.replace(history_2d, losses=losses)
+    for reference in (None, 2.2):
+        figure = viz.SnapshotFigure(run, reference=reference)
+        bottom, top = figure.axes[2].get_ylim()
+        assert bottom < min(losses) and top > max(losses) and figure.top == top
+        assert reference is None or bottom < reference
+        assert not figure.axes[2].texts  # nothing clipped, nothing to say
+    figure = viz.SnapshotFigure(history_2d)
+    bottom, top = figure.axes[2].get_ylim()
+    assert bottom < min(history_2d.losses) and top > max(history_2d.losses)
+    figure.show(0)
+    assert figure.marker.get_marker() == "o"  # the first snapshot's loss is on the panel
+
+
+def test_a_clipped_loss_axis_says_how_it_is_clipped(history_2d):
+    spike = dataclasses.replace(history_2d, losses=[400.0, 250.0] + history_2d.losses[2:])
+    figure = viz.SnapshotFigure(spike)
+    bottom, top = figure.axes[2].get_ylim()
+    assert top < 250 and top > max(spike.losses[len(spike.losses) // 10:])
+    assert [t.get_text() for t in figure.axes[2].texts] == ["↑ 2 early steps above (up to 400)"]
+    assert viz.loss_limits([5.0, 1.0, 1.0, 1.0])[2] is None  # not squashed enough to clip
+    low, high, clipped = viz.loss_limits([50.0] + [1.0, 2.0] * 10)
+    assert clipped == (1, 50.0) and low < 1.0 and 2.0 < high < 3.0
 
 
 @pytest.mark.parametrize("name", ["1d", "2d"])
