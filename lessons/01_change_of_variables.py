@@ -110,13 +110,18 @@ print("p_x at x = 0.25, 1, 2, 5:", [round(v, 4) for v in lognormal[:, 0].tolist(
 
 # %% [markdown]
 # **A scaling and a sigmoid.** $x = 3z$ spreads the density three times wider and three times
-# lower ($f' = 3$). The sigmoid $x = 1/(1 + e^{-z})$ squeezes the whole real line into $(0, 1)$;
-# its derivative is $x(1 - x)$.
+# lower ($f' = 3$): the top row. In the bottom row, $x = \sigma(1.5z)$ with the sigmoid
+# $\sigma(t) = 1/(1 + e^{-t})$ squeezes the whole real line into $(0, 1)$; its derivative is
+# $f'(z) = 1.5\,x(1 - x)$. With this factor 1.5 the pushed density comes out nearly flat over
+# most of $(0, 1)$, and it falls to 0 at both ends, where the tails of the normal are squeezed.
 
 # %%
 fig, axes = plt.subplots(2, 3, figsize=(11, 6), layout="constrained")
 viz.plot_1d_map(widgets.one_d_map("affine", scale=3.0, shift=0.0), axes=axes[0])
 viz.plot_1d_map(widgets.one_d_map("sigmoid", scale=1.5, shift=0.0), axes=axes[1], x_range=(0, 1))
+for row, name in zip(axes, ("x = 3z", r"x = \sigma(1.5z)")):
+    row[1].set_title(f"the map ${name}$")
+    row[2].set_title(f"pushed density of ${name}$")
 plt.show()
 
 # %% [markdown]
@@ -178,16 +183,19 @@ widgets.explore_change_of_variables("exp")
 #
 # $$p_x(x) = p_z(z)\,\big|\det J_f(z)\big|^{-1}, \qquad z = f^{-1}(x).$$
 #
-# For a linear map $x = zA$ (row vectors, as in PyTorch) the Jacobian is $A$ everywhere: the
-# unit square becomes a parallelogram of area $|\det A|$, and every small patch of the plane is
-# scaled by the same factor. The articles' example: **scale by 2 and rotate by 45°**, so
-# $A = 2R_{45°}$ with $\det A = 4$.
+# For a linear map $x = zA$ (row vectors, as in PyTorch) each output is
+# $x_j = \sum_i z_i A_{ij}$, so $\partial x_j / \partial z_i = A_{ij}$: the Jacobian is the
+# transpose $A^\top$, the same at every point, and $\det A^\top = \det A$. The unit square
+# becomes a parallelogram of area $|\det A|$, and every small patch of the plane is scaled by the
+# same factor. An example: **scale by 2 and rotate by 45°**, so $A = 2R_{45°}$ with $\det A = 4$.
 
 # %%
 angle = torch.tensor(math.pi / 4)
 rotation = torch.tensor([[torch.cos(angle), torch.sin(angle)], [-torch.sin(angle), torch.cos(angle)]])
 A = 2 * rotation
-print(f"A = {A.numpy().round(4).tolist()},  det A = {torch.linalg.det(A).item():.6f}")
+print("A =", [[round(v, 4) for v in row] for row in A.tolist()], f" det A = {torch.linalg.det(A).item():.4f}")
+jacobian = torch.autograd.functional.jacobian(lambda v: v @ A, torch.tensor([0.3, -1.2]))
+assert torch.allclose(jacobian, A.T)  # row vectors: the Jacobian of z -> zA is the transpose of A
 
 linear = nf.Linear(2)
 with torch.no_grad():
@@ -269,7 +277,7 @@ assert abs(log_det.item() - from_autograd.item()) < 1e-5 and abs(sum(per_layer) 
 # Remove the `#` before `hint()` in the next cell; once you have tried, the one before
 # `solution()` shows a worked answer.
 #
-# **Exercise 1.** Let $x = e^z$ with $z \sim \mathcal N(0, 1)$. What is the density $p_x(2)$?
+# **Exercise 1.** Let $x = e^z$ with $z \sim \mathcal N(0, 1)$. What is the density $p_x(3)$?
 
 # %%
 answer = ...  # a number

@@ -14,8 +14,9 @@ def test_lesson_01_has_its_three_exercises():
 
 
 WRONG = [  # (exercise, answer, a phrase the feedback must contain)
-    ("lognormal", math.exp(-0.5 * math.log(2) ** 2) / math.sqrt(2 * math.pi), "Jacobian factor 1/x is missing"),
+    ("lognormal", math.exp(-0.5 * math.log(3) ** 2) / math.sqrt(2 * math.pi), "Jacobian factor 1/x is missing"),
     ("lognormal", 0.2, "off by"),
+    ("lognormal", 0.1569, "off by"),  # p_x(2), printed in the lesson: not the question
     ("lognormal", torch.ones(3), "single number"),
     ("rotation", 1.5, "logarithm"),
     ("rotation", -math.log(1.5), "inverse map"),

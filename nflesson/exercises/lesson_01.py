@@ -8,10 +8,10 @@ from .core import Exercise, as_float, check_number, check_tensor, known_mistake,
 
 
 def _lognormal_density(answer):
-    expected = torch.distributions.LogNormal(0.0, 1.0).log_prob(torch.tensor(2.0)).exp().item()
-    if near(as_float(answer), math.exp(-0.5 * math.log(2) ** 2) / math.sqrt(2 * math.pi), 1e-4):
-        return "that is p_z(log 2): the Jacobian factor 1/x is missing"
-    return check_number(answer, expected, 1e-4, "p_x(2)")
+    expected = torch.distributions.LogNormal(0.0, 1.0).log_prob(torch.tensor(3.0)).exp().item()
+    if near(as_float(answer), math.exp(-0.5 * math.log(3) ** 2) / math.sqrt(2 * math.pi), 1e-4):
+        return "that is p_z(log 3): the Jacobian factor 1/x is missing"
+    return check_number(answer, expected, 1e-4, "p_x(3)")
 
 
 def _rotation_log_det(answer):
@@ -38,11 +38,11 @@ def _sigmoid_density(answer):
 
 QUESTIONS = {
     "lognormal": Exercise(
-        "the log-normal density at x = 2", _lognormal_density,
-        "x = exp(z) has inverse z = log x, and |dz/dx| = 1/x. Evaluate p_z(log 2) / 2 with "
+        "the log-normal density at x = 3", _lognormal_density,
+        "x = exp(z) has inverse z = log x, and |dz/dx| = 1/x. Evaluate p_z(log 3) / 3 with "
         "torch.distributions.Normal(0, 1).",
-        "z = torch.log(torch.tensor(2.0))\n"
-        "answer = (torch.distributions.Normal(0.0, 1.0).log_prob(z).exp() / 2.0).item()",
+        "z = torch.log(torch.tensor(3.0))\n"
+        "answer = (torch.distributions.Normal(0.0, 1.0).log_prob(z).exp() / 3.0).item()",
     ),
     "rotation": Exercise(
         "log|det| of 'scale by (3, 0.5), rotate by 30 degrees'", _rotation_log_det,
