@@ -18,9 +18,9 @@
 #
 # [Lesson 1](01_change_of_variables.ipynb) pushed densities through maps that we chose. Now the
 # map gets **learnable parameters**, and we fit them to data by maximum likelihood. We start with
-# the simplest invertible map there is, $x = az + b$, build it in a few lines, stack five of them
-# as the articles this course is built from do, and fix the three mistakes those articles make on
-# the way. Then we train it: it fits a Gaussian as well as the data allow, and it fails on a
+# the simplest invertible map there is, $x = az + b$, build it in a few lines, stack five of
+# them, and meet on the way three mistakes that are easy to make when writing such a layer.
+# Then we train it: it fits a Gaussian as well as the data allow, and it fails on a
 # distribution with two bumps. That failure, measured in nats, is the reason the rest of the course exists.
 #
 # **What you will learn**
@@ -117,15 +117,16 @@ print(f"scale = exp(0.4) = {math.exp(0.4):.4f}; log-det forward {log_det[0].item
       f"inverse {inverse_log_det[0].item():+.2f}, for all {len(z)} points")
 
 # %% [markdown]
-# ## 2. Three mistakes the articles make, and their fixes
+# ## 2. Three common mistakes, and their fixes
 #
-# The articles write the same layer in a way that looks harmless and is not. Here is their
-# version, rewritten to show two of its problems in isolation (do not use it); the third is in
-# how they chain five of them together.
+# A common way to write this layer stores the scale $a$ itself as the parameter, fills it with
+# `torch.empty`, and returns `log(scale)` as the log-det. It looks harmless and is not. Here is
+# that version, short enough to show two of its problems in isolation (do not use it); the
+# third is in chaining five layers together with `nn.Sequential`.
 
 # %%
 class NaiveAffine(nn.Module):
-    """The articles' layer, for demonstration only."""
+    """A tempting but broken affine layer, for demonstration only."""
 
     def __init__(self):
         super().__init__()
@@ -205,8 +206,7 @@ print("a fresh 5-layer flow returns its input unchanged, with log-det 0")
 # %% [markdown]
 # ## 3. Five layers, base N(0, 1), 1000 samples
 #
-# The articles' example stacks five affine layers on a standard normal base and draws 1000
-# samples. We give the layers random parameters (as if training had moved them), sample through
+# Now five affine layers stacked on a standard normal base, and 1000 samples drawn from them. We give the layers random parameters (as if training had moved them), sample through
 # our `push` loop, check it against `nf.Flow`, and compare the histogram with the flow's density
 # `flow.log_prob(x).exp()`, which runs the layers backwards and subtracts the log-dets.
 
@@ -240,46 +240,46 @@ plt.show()
 # ## 4. Five affine maps are one affine map
 #
 # Compose two layers: $a_2(a_1 z + b_1) + b_2 = (a_2 a_1)\,z + (a_2 b_1 + b_2)$, again affine.
-# By induction, the whole stack is $x = A z + B$ with
+# By induction, the whole stack is $x = a z + b$ with
 #
-# $$A = a_K \cdots a_1 = \exp\Big(\sum_{k=1}^K s_k\Big), \qquad B \leftarrow a_k B + b_k \ \text{ for } k = 1, \dots, K \text{ (from } B = 0\text{)},$$
+# $$a = a_K \cdots a_1 = \exp\Big(\sum_{k=1}^K s_k\Big), \qquad b \leftarrow a_k b + b_k \ \text{ for } k = 1, \dots, K \text{ (from } b = 0\text{)},$$
 #
-# and its log-det is $\log A = \sum_k s_k$ at every point. So a stack of affine layers on a
-# $\mathcal N(0, 1)$ base is exactly the Gaussian $\mathcal N(B, A^2)$: five layers have ten
+# and its log-det is $\log a = \sum_k s_k$ at every point. So a stack of affine layers on a
+# $\mathcal N(0, 1)$ base is exactly the Gaussian $\mathcal N(b, a^2)$: five layers have ten
 # parameters but describe the same two-parameter family as one layer. **Depth adds no
-# expressiveness.** Let us compute $A$ and $B$ in closed form and check them against the stack.
+# expressiveness.** Let us compute $a$ and $b$ in closed form and check them against the stack.
 
 # %%
-def as_text(A, B):
-    """'A z + B' with the sign of B written properly, for labels."""
-    return f"{A:.2f} z {'-' if B < 0 else '+'} {abs(B):.2f}"
+def as_text(a, b):
+    """'a z + b' with the sign of b written properly, for labels."""
+    return f"{a:.2f} z {'-' if b < 0 else '+'} {abs(b):.2f}"
 
 
 def collapse(layers):
-    """The (A, B) of the single affine map x = A z + B equal to the stack (base side first)."""
-    A, B = 1.0, 0.0
+    """The (a, b) of the single affine map x = a z + b equal to the stack (base side first)."""
+    a, b = 1.0, 0.0
     for layer in layers:
-        a, b = layer.log_scale.exp().item(), layer.shift.item()
-        A, B = a * A, a * B + b
-    return A, B
+        a_k, b_k = layer.log_scale.exp().item(), layer.shift.item()
+        a, b = a_k * a, a_k * b + b_k
+    return a, b
 
 
-A, B = collapse(layers)
-print(f"the stack is x = {as_text(A, B)}, i.e. N({B:.4f}, {A:.4f}²)")
-assert torch.allclose(samples, A * z + B, atol=1e-5)
-assert torch.allclose(log_det, torch.full((1000,), math.log(A)), atol=1e-5)
-gaussian = torch.distributions.Normal(B, A)
+a, b = collapse(layers)
+print(f"the stack is x = {as_text(a, b)}, i.e. N({b:.4f}, {a:.4f}²)")
+assert torch.allclose(samples, a * z + b, atol=1e-5)
+assert torch.allclose(log_det, torch.full((1000,), math.log(a)), atol=1e-5)
+gaussian = torch.distributions.Normal(b, a)
 assert torch.allclose(flow.log_prob(grid), gaussian.log_prob(grid[:, 0]), atol=1e-5)
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained")
 z_line = torch.linspace(-3, 3, 200).unsqueeze(-1)
 with torch.no_grad():
     axes[0].plot(z_line[:, 0], flow(z_line)[0][:, 0], color=viz.MODEL_COLOR, lw=4, label="the 5-layer stack")
-axes[0].plot(z_line[:, 0], A * z_line[:, 0] + B, "k--", label=f"one layer: {as_text(A, B)}")
+axes[0].plot(z_line[:, 0], a * z_line[:, 0] + b, "k--", label=f"one layer: {as_text(a, b)}")
 axes[0].set(xlabel="z", ylabel="x", title="the map: a straight line")
 axes[1].hist(samples[:, 0].detach(), bins=40, density=True, color=viz.TARGET_COLOR, alpha=0.4, label="1000 samples")
 axes[1].plot(grid[:, 0], density, color=viz.MODEL_COLOR, lw=4, label="the stack's density")
-axes[1].plot(grid[:, 0], gaussian.log_prob(grid[:, 0]).exp(), "k--", label=f"N({B:.2f}, {A:.2f}²)")
+axes[1].plot(grid[:, 0], gaussian.log_prob(grid[:, 0]).exp(), "k--", label=f"N({b:.2f}, {a:.2f}²)")
 axes[1].set(xlabel="x", title="the density: a Gaussian")
 for ax in axes:
     ax.legend(fontsize=8)
@@ -290,13 +290,13 @@ plt.show()
 #
 # Now we train. The target is $\mathcal N(1, 0.5^2)$ (`"gaussian1d"` in `nf.data`), and we fit
 # a fresh five-layer stack to a fixed set of $n = 500$ samples by minimising the NLL with Adam
-# (`nf.fit`, full batch). Because the stack is one map $x = Az + B$, the NLL is a function of
-# $A$ and $B$ alone:
+# (`nf.fit`, full batch). Because the stack is one map $x = az + b$, the NLL is a function of
+# $a$ and $b$ alone:
 #
-# $$\text{NLL}(A, B) = \frac1n \sum_{i=1}^n \frac{(x_i - B)^2}{2A^2} + \log A + \tfrac12 \log 2\pi .$$
+# $$\text{NLL}(a, b) = \frac1n \sum_{i=1}^n \frac{(x_i - b)^2}{2a^2} + \log a + \tfrac12 \log 2\pi .$$
 #
-# Setting its derivatives to zero gives the answer in closed form: $B = \bar x$, the sample
-# mean, and $A^2 = \frac1n \sum_i (x_i - \bar x)^2$, the sample variance **divided by $n$**
+# Setting its derivatives to zero gives the answer in closed form: $b = \bar x$, the sample
+# mean, and $a^2 = \frac1n \sum_i (x_i - \bar x)^2$, the sample variance **divided by $n$**
 # (the biased one; `torch.std` divides by $n - 1$ unless told `correction=0`). Training should
 # find exactly these numbers.
 
@@ -308,16 +308,16 @@ mean_mle, std_mle = data.mean().item(), data.std(correction=0).item()
 flow = nf.Flow([nf.Affine(1) for _ in range(5)])
 history = nf.fit(flow, data, steps=300, batch_size=500, lr=0.003, progress=False)
 
-A, B = collapse(flow.layers)
-print(f"{'':<26}{'scale A':>9}{'shift B':>9}")
-print(f"{'trained 5-layer flow':<26}{A:>9.4f}{B:>9.4f}")
+a, b = collapse(flow.layers)
+print(f"{'':<26}{'scale a':>9}{'shift b':>9}")
+print(f"{'trained 5-layer flow':<26}{a:>9.4f}{b:>9.4f}")
 print(f"{'closed-form MLE':<26}{std_mle:>9.4f}{mean_mle:>9.4f}")
 print(f"{'the truth':<26}{0.5:>9.4f}{1.0:>9.4f}")
-assert abs(A - std_mle) < 1e-3 and abs(B - mean_mle) < 1e-3
+assert abs(a - std_mle) < 1e-3 and abs(b - mean_mle) < 1e-3
 
 # %% [markdown]
 # The flow lands on the closed-form answer. Its individual layers, on the other hand, mean
-# nothing on their own: many settings of the ten parameters give the same $(A, B)$, and training
+# nothing on their own: many settings of the ten parameters give the same $(a, b)$, and training
 # picked one of them.
 
 # %%
@@ -329,7 +329,7 @@ for k, layer in enumerate(flow.layers, 1):
 # estimates its KL divergence from the truth, in nats: 0 means perfect, and every lesson of this
 # course reports it. For two Gaussians the KL is also known in closed form,
 #
-# $$\mathrm{KL}\big(\mathcal N(\mu, \sigma^2)\,\big\|\,\mathcal N(B, A^2)\big) = \log\frac{A}{\sigma} + \frac{\sigma^2 + (\mu - B)^2}{2A^2} - \frac12 ,$$
+# $$\mathrm{KL}\big(\mathcal N(\mu, \sigma^2)\,\big\|\,\mathcal N(b, a^2)\big) = \log\frac{a}{\sigma} + \frac{\sigma^2 + (\mu - b)^2}{2a^2} - \frac12 ,$$
 #
 # so we can check the estimate (200,000 test samples, so that its noise is about 0.002 nats).
 
@@ -337,7 +337,7 @@ for k, layer in enumerate(flow.layers, 1):
 test = target.sample(200_000, generator=torch.Generator().manual_seed(10))
 with torch.no_grad():
     gaussian_gap = -flow.log_prob(test).mean().item() - target.entropy()
-exact_kl = math.log(A / 0.5) + (0.5**2 + (1.0 - B) ** 2) / (2 * A**2) - 0.5
+exact_kl = math.log(a / 0.5) + (0.5**2 + (1.0 - b) ** 2) / (2 * a**2) - 0.5
 print(f"test NLL - entropy = {gaussian_gap:.4f} nats;  exact KL = {exact_kl:.4f} nats")
 assert 0 < exact_kl < 0.01 and abs(gaussian_gap - exact_kl) < 0.005 and abs(gaussian_gap) < 0.01
 
@@ -367,7 +367,7 @@ assert helper_gap.standard_error < plain_error / 5 and abs(helper_gap.nats - 0.0
 # only because 500 samples do not pin down the mean and the standard deviation exactly (the
 # sample has mean 1.04 and standard deviation 0.515); with more data it shrinks like $1/n$.
 # The figure shows the fitted density on top of the true one, and the loss settling at the NLL
-# of the closed-form answer, $\frac12 \log(2\pi e A^2)$, just above the entropy of the target
+# of the closed-form answer, $\frac12 \log(2\pi e a^2)$, just above the entropy of the target
 # (dashed) here.
 
 # %%
@@ -377,7 +377,7 @@ with torch.no_grad():
     fitted = flow.log_prob(grid).exp()
 axes[0].hist(data[:, 0], bins=30, density=True, color=viz.TARGET_COLOR, alpha=0.35, label="the 500 samples")
 axes[0].plot(grid[:, 0], target.log_prob(grid).exp(), "k--", label="truth N(1, 0.5²)")
-axes[0].plot(grid[:, 0], fitted, color=viz.MODEL_COLOR, lw=2, label=f"fitted N({B:.2f}, {A:.2f}²)")
+axes[0].plot(grid[:, 0], fitted, color=viz.MODEL_COLOR, lw=2, label=f"fitted N({b:.2f}, {a:.2f}²)")
 axes[0].set(xlabel="x", title="the fit")
 axes[0].legend(fontsize=8)
 viz.plot_loss(history.losses, axes[1], reference=target.entropy())
@@ -399,12 +399,12 @@ widgets.TrainingPlayer(history, reference=target.entropy())
 #
 # The target `"mixture1d"` is a mixture of two Gaussians,
 # $p(x) = 0.35\,\mathcal N(-2, 0.5^2) + 0.65\,\mathcal N(1.5, 0.7^2)$, with entropy 1.587 nats.
-# Whatever its depth, an affine flow can only produce a Gaussian $\mathcal N(B, A^2)$. Which
+# Whatever its depth, an affine flow can only produce a Gaussian $\mathcal N(b, a^2)$. Which
 # Gaussian does maximum likelihood pick? The expected NLL under the target is
 #
-# $$\mathbb E_p\big[-\log q(x)\big] = \frac{\operatorname{Var}_p(x) + (\mathbb E_p[x] - B)^2}{2A^2} + \log A + \tfrac12 \log 2\pi ,$$
+# $$\mathbb E_p\big[-\log q(x)\big] = \frac{\operatorname{Var}_p(x) + (\mathbb E_p[x] - b)^2}{2a^2} + \log a + \tfrac12 \log 2\pi ,$$
 #
-# which is smallest at $B = \mathbb E_p[x]$ and $A^2 = \operatorname{Var}_p(x)$: the best
+# which is smallest at $b = \mathbb E_p[x]$ and $a^2 = \operatorname{Var}_p(x)$: the best
 # Gaussian **matches the mean and variance** of the target. Its NLL is then
 # $\frac12\log(2\pi e\operatorname{Var}_p(x))$, the entropy of that Gaussian, which is larger than
 # the target's own entropy (a Gaussian has the largest entropy of all distributions with a given
@@ -426,11 +426,11 @@ print(f"the best Gaussian: N({best_mean:.3f}, {best_std:.3f}²), at least {best_
 flow = nf.Flow([nf.Affine(1) for _ in range(5)])
 history = nf.fit(flow, mixture, steps=150, batch_size=512, lr=0.003, snapshot_every=5, progress=False)
 
-A, B = collapse(flow.layers)
+a, b = collapse(flow.layers)
 test = mixture.sample(200_000, generator=torch.Generator().manual_seed(11))
 mixture_gap = nf.gap(flow, mixture, test)
-print(f"trained: N({B:.3f}, {A:.3f}²);  gap to the truth {mixture_gap}")
-assert abs(B - best_mean) < 0.05 and abs(A - best_std) < 0.05
+print(f"trained: N({b:.3f}, {a:.3f}²);  gap to the truth {mixture_gap}")
+assert abs(b - best_mean) < 0.05 and abs(a - best_std) < 0.05
 assert 0.39 < mixture_gap.nats < 0.44 and mixture_gap.nats > best_gap - 3 * mixture_gap.standard_error
 
 # %% [markdown]
@@ -477,7 +477,7 @@ z_line = torch.linspace(-2.5, 2.5, 401)
 perfect = ideal_map(z_line)
 slope = torch.diff(perfect) / torch.diff(z_line)
 print(f"slope of the ideal map: from {slope.min().item():.2f} to {slope.max().item():.2f}; "
-      f"of the affine flow: {A:.2f} everywhere")
+      f"of the affine flow: {a:.2f} everywhere")
 assert slope.max() / slope.min() > 5
 
 grid = torch.linspace(-5, 5, 400).unsqueeze(-1)
@@ -487,14 +487,14 @@ with torch.no_grad():
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), layout="constrained")
 axes[0].hist(test[:20_000, 0], bins=80, density=True, color=viz.TARGET_COLOR, alpha=0.35, label="target samples")
 axes[0].plot(grid[:, 0], mixture.log_prob(grid).exp(), "k--", label="target density")
-axes[0].plot(grid[:, 0], fitted, color=viz.MODEL_COLOR, lw=2, label=f"affine flow N({B:.2f}, {A:.2f}²)")
+axes[0].plot(grid[:, 0], fitted, color=viz.MODEL_COLOR, lw=2, label=f"affine flow N({b:.2f}, {a:.2f}²)")
 axes[0].set(xlabel="x", title="data space: one bump for two", ylim=(0, 0.5))
 axes[1].hist(pulled_back, bins=80, density=True, color=viz.TARGET_COLOR, alpha=0.35, label="$f^{-1}$(target samples)")
 axes[1].plot(grid[:, 0], torch.distributions.Normal(0.0, 1.0).log_prob(grid[:, 0]).exp(), color=viz.BASE_COLOR,
              lw=2, label="N(0, 1), what it should be")
 axes[1].set(xlabel="z", title="base space: still two bumps", xlim=(-3.5, 3.5))
 axes[2].plot(z_line, perfect, "k", lw=2, label=r"ideal $F_p^{-1}(\Phi(z))$")
-axes[2].plot(z_line, A * z_line + B, color=viz.MODEL_COLOR, lw=2, label="affine flow A z + B")
+axes[2].plot(z_line, a * z_line + b, color=viz.MODEL_COLOR, lw=2, label="affine flow a z + b")
 axes[2].set(xlabel="z", ylabel="x", title="the maps")
 for ax in axes:
     ax.legend(fontsize=8, loc="upper left")
@@ -546,10 +546,10 @@ widgets.Explorer(
 #
 # **Exercise 1.** A flow has two affine layers, base side first: layer 1 has `log_scale = 0.5`,
 # `shift = 1.0`; layer 2 has `log_scale = -0.2`, `shift = -0.5`. Which single affine map
-# $x = A z + B$ is the same flow? Answer with the pair `(A, B)`.
+# $x = a z + b$ is the same flow? Answer with the pair `(a, b)`.
 
 # %%
-answer = ...  # (A, B)
+answer = ...  # (a, b)
 
 # %%
 questions["compose"].check(answer)
@@ -592,12 +592,12 @@ questions["mle_scale"].check(answer)
 #
 # - A flow layer returns its output **and** its log-determinant. For the affine layer
 #   $x = e^{s} z + b$ the log-det is $s$, the same at every point.
-# - Three fixes to the articles' layer: parametrise the scale as $e^{s}$ (always positive, always
+# - Three fixes to a common way of writing the layer: parametrise the scale as $e^{s}$ (always positive, always
 #   invertible, no log of a negative number); initialise at the identity, not from
 #   `torch.empty`; chain layers with a loop that sums the log-dets (`nf.Flow`), not with
 #   `nn.Sequential`.
-# - A stack of affine maps is one affine map $Az + B$: on a $\mathcal N(0, 1)$ base it is always
-#   the Gaussian $\mathcal N(B, A^2)$, whatever the depth.
+# - A stack of affine maps is one affine map $az + b$: on a $\mathcal N(0, 1)$ base it is always
+#   the Gaussian $\mathcal N(b, a^2)$, whatever the depth.
 # - Maximum likelihood gives the sample mean and the biased sample standard deviation; on the
 #   Gaussian target the trained flow is 0.005 nats from the truth.
 # - On two bumps the best an affine flow can do is the Gaussian with the target's mean and

@@ -58,16 +58,16 @@ def test_compose_accepts_the_usual_forms(answer):
 
 
 WRONG = [  # (exercise, answer, a phrase the feedback must contain)
-    ("compose", (0.3, B), "log A"),
+    ("compose", (0.3, B), "log a, not a"),
     ("compose", (0.5 * -0.2, B), "not the log-scales"),
     ("compose", (math.exp(0.5) + math.exp(-0.2), B), "do not add"),
     ("compose", (A, 1.0 - 0.5), "scales it by exp(-0.2)"),
     ("compose", (A, -0.2 * 1.0 - 0.5), "not by its log-scale"),
     ("compose", (A, math.exp(0.5) * -0.5 + 1.0), "wrong order"),
-    ("compose", (A, 0.0), "B is 0, off by"),
-    ("compose", (1.0, B), "A is 1, off by"),
-    ("compose", A, "pair (A, B)"),
-    ("compose", (A, B, 0.0), "pair (A, B)"),
+    ("compose", (A, 0.0), "b is 0, off by"),
+    ("compose", (1.0, B), "a is 1, off by"),
+    ("compose", A, "pair (a, b)"),
+    ("compose", (A, B, 0.0), "pair (a, b)"),
     ("compose", ("A", B), "should be numbers"),
     ("log_density", LOG_P_Z, "Jacobian term is missing"),
     ("log_density", LOG_P_Z + 0.3, "wrong sign of the log-det"),

@@ -7,7 +7,7 @@ import torch
 from .core import Exercise, as_float, check_number, near
 
 # Layer 1 (base side): log_scale 0.5, shift 1.0; layer 2: log_scale -0.2, shift -0.5.
-# Together: x = A z + B with A = exp(0.3), B = exp(-0.2) * 1.0 - 0.5.
+# Together: x = a z + b with a = exp(0.3), b = exp(-0.2) * 1.0 - 0.5.
 
 _L02_A = math.exp(0.5) * math.exp(-0.2)
 _L02_B = math.exp(-0.2) * 1.0 - 0.5
@@ -18,23 +18,23 @@ def _affine_composition(answer):
     if isinstance(answer, torch.Tensor):
         answer = answer.flatten().tolist()
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
-        return f"the answer should be a pair (A, B) of two numbers, got {type(answer).__name__}"
+        return f"the answer should be a pair (a, b) of two numbers, got {type(answer).__name__}"
     scale, shift = as_float(answer[0]), as_float(answer[1])
     if scale is None or shift is None:
-        return "both A and B should be numbers (floats or one-element tensors)"
+        return "both a and b should be numbers (floats or one-element tensors)"
     if near(scale, 0.3):
-        return "0.3 is log A: the log-scales add, and the scale itself is A = exp(0.5 - 0.2)"
+        return "0.3 is log a, not a: the log-scales add, and the scale itself is a = exp(0.5 - 0.2)"
     if near(scale, 0.5 * -0.2):
         return "multiply the scales exp(0.5) and exp(-0.2), not the log-scales"
     if near(scale, math.exp(0.5) + math.exp(-0.2)):
         return "the scales multiply (a2 (a1 z + b1) + b2 has slope a2 a1); they do not add"
     if near(scale, _L02_A) and near(shift, 1.0 - 0.5):
-        return "A is right; for B, the shift of layer 1 passes through layer 2, which scales it by exp(-0.2)"
+        return "the scale a is right; for the shift b, the shift of layer 1 passes through layer 2, which scales it by exp(-0.2)"
     if near(scale, _L02_A) and near(shift, -0.2 * 1.0 - 0.5):
-        return "A is right; for B, layer 2 scales the first shift by its scale exp(-0.2), not by its log-scale"
+        return "the scale a is right; for the shift b, layer 2 scales the first shift by its scale exp(-0.2), not by its log-scale"
     if near(scale, _L02_A) and near(shift, math.exp(0.5) * -0.5 + 1.0):
         return "that composes the layers in the wrong order: layer 1 acts first (on z), layer 2 on its output"
-    return check_number(scale, _L02_A, 1e-4, "A") or check_number(shift, _L02_B, 1e-4, "B")
+    return check_number(scale, _L02_A, 1e-4, "a") or check_number(shift, _L02_B, 1e-4, "b")
 
 
 def _affine_log_density(answer):
@@ -43,14 +43,14 @@ def _affine_log_density(answer):
     log_p_z = -0.5 * z**2 - 0.5 * math.log(2 * math.pi)
     expected = log_p_z - math.log(_L02_A)
     if near(value, log_p_z):
-        return "that is log p_z(z) alone: the Jacobian term is missing (add the inverse log-det, -log A = -0.3)"
+        return "that is log p_z(z) alone: the Jacobian term is missing (add the inverse log-det, -log a = -0.3)"
     if near(value, log_p_z + math.log(_L02_A)):
-        return ("wrong sign of the log-det: the flow stretches by A = exp(0.3) > 1, which makes the density "
+        return ("wrong sign of the log-det: the flow stretches by a = exp(0.3) > 1, which makes the density "
                 "lower, so subtract 0.3")
     if near(value, math.exp(expected), 1e-4):
         return "that is p_x(2) itself; the question asks for its logarithm"
     if near(value, -0.5 * 2.0**2 - 0.5 * math.log(2 * math.pi) - math.log(_L02_A)):
-        return "that evaluates the base density at x = 2; first map x back to z = (x - B) / A"
+        return "that evaluates the base density at x = 2; first map x back to z = (x - b) / a"
     return check_number(answer, expected, 1e-4, "log p_x(2)")
 
 
@@ -74,15 +74,15 @@ QUESTIONS = {
     "compose": Exercise(
         "two affine layers as one", _affine_composition,
         "Substitute: layer 2 gives x = a2 * (a1 * z + b1) + b2 with a_k = exp(log_scale_k). Expand and read off "
-        "the slope A and the intercept B.",
+        "the slope a and the intercept b.",
         "scale = math.exp(0.5) * math.exp(-0.2)  # the scales multiply: exp(0.5 - 0.2)\n"
         "shift = math.exp(-0.2) * 1.0 + (-0.5)  # layer 2 also scales the shift of layer 1\n"
         "answer = (scale, shift)",
     ),
     "log_density": Exercise(
         "the log-density of the two-layer flow at x = 2", _affine_log_density,
-        "Map x back to the base: z = (x - B) / A with A, B from Exercise 1. Then "
-        "log p_x(x) = log p_z(z) + log|dz/dx| = log p_z(z) - log A.",
+        "Map x back to the base: z = (x - b) / a with a, b from Exercise 1. Then "
+        "log p_x(x) = log p_z(z) + log|dz/dx| = log p_z(z) - log a.",
         "scale, shift = math.exp(0.3), math.exp(-0.2) * 1.0 - 0.5\n"
         "z = (2.0 - shift) / scale  # data -> base\n"
         "answer = torch.distributions.Normal(0.0, 1.0).log_prob(torch.tensor(z)).item() - math.log(scale)",
