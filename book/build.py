@@ -3,10 +3,14 @@ book/_build, which git ignores). The pages are made from the lessons' stored out
 executed and nothing is downloaded. The sources are staged in OUT/source (book/*.md,
 lessons/NN_name.ipynb, the README's images and the site's badges; conf.py adds the README),
 copied with their times so that a second build only redoes what changed, and Sphinx runs with
-warnings as errors; the site is in OUT/html. Prints the site's folder; exits with Sphinx's
-status."""
+warnings as errors; the site is in OUT/html. A lesson's page gets each exercise's hint and
+reference solution folded under it (closed until the reader opens it), from the lesson's
+exercises (nflesson.exercises), which the notebooks do not hold. Prints the site's folder;
+exits with Sphinx's status."""
 
+import json
 import pathlib
+import re
 import shutil
 import sys
 
@@ -14,6 +18,16 @@ from sphinx.cmd.build import build_main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
+sys.path.insert(0, str(ROOT))  # nflesson from this checkout, for the exercises' solutions
+from nflesson import exercises  # noqa: E402
+
+ON_DEMAND = re.compile(r'# questions\["(\w+)"\]\.hint\(\)\n# questions\["\1"\]\.solution\(\)')
+FOLDED = """<details class="nflesson-{kind}">
+<summary>{summary}</summary>
+
+{body}
+
+</details>"""
 
 
 def sources():
@@ -23,6 +37,30 @@ def sources():
     files |= {f"lessons/{path.name}": path for path in sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))}
     files |= {f"images/{path.name}": path for path in sorted((ROOT / "images").glob("*")) if path.is_file()}
     return files
+
+
+def folded_answers(question):
+    """A Markdown cell with the exercise's hint and its solution, each folded (HTML details)."""
+    hint = question.hint().data.removeprefix("**Hint.** ")
+    solution = f"```python\n{question.solution_code.strip()}\n```"
+    text = "\n\n".join([FOLDED.format(kind="hint", summary="Hint", body=hint),
+                         FOLDED.format(kind="solution", summary="Solution (open it once you have tried)",
+                                       body=solution)])
+    return {"cell_type": "markdown", "metadata": {}, "source": text}
+
+
+def with_folded_answers(notebook_path):
+    """The lesson notebook's JSON text, with folded_answers after each hint/solution cell."""
+    notebook = json.loads(notebook_path.read_text(encoding="utf-8"))
+    questions = exercises.lesson(int(notebook_path.name[:2]))
+    cells = []
+    for cell in notebook["cells"]:
+        cells.append(cell)
+        found = ON_DEMAND.fullmatch("".join(cell["source"]).strip()) if cell["cell_type"] == "code" else None
+        if found:
+            cells.append(folded_answers(questions[found.group(1)]))
+    notebook["cells"] = cells
+    return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
 
 
 def stage(source):
@@ -36,6 +74,12 @@ def stage(source):
                 path.rmdir()
     for relative, original in wanted.items():
         copy = source / relative
+        if relative.startswith("lessons/"):  # written only when it changes, so Sphinx redoes only it
+            text = with_folded_answers(original)
+            if not copy.exists() or copy.read_text(encoding="utf-8") != text:
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                copy.write_text(text, encoding="utf-8")
+            continue
         stat = original.stat()
         if not copy.exists() or copy.stat().st_mtime_ns != stat.st_mtime_ns or copy.stat().st_size != stat.st_size:
             copy.parent.mkdir(parents=True, exist_ok=True)

@@ -4,16 +4,19 @@ a closed port, so that a build that tried to download something would fail. Then
 Chromium (Debian's chromium, driven by Playwright; never a browser Playwright downloads) opens
 the landing page and two lessons from a static server on 127.0.0.1 that stops itself, with every
 request off the machine refused and recorded: figures and GIFs load, MathJax typesets the maths,
-the launch buttons open the page's own lesson, and a crawl of the whole site finds every internal
-link and #anchor.
+the launch buttons open the page's own lesson, each exercise's solution is folded until the reader
+opens it, the landing page's animations are shown at the size asked for, and a crawl of the whole
+site finds every internal link and #anchor.
 """
 
 import functools
+import html
 import html.parser
 import http.server
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -121,6 +124,7 @@ def test_site_builds_with_a_page_per_lesson_and_nothing_from_outside(site):
         assert len(figures) == outputs(notebook, "image/png") + outputs(notebook, "image/gif"), notebook.name
         assert sum(src.endswith(".gif") for src in figures) == outputs(notebook, "image/gif"), notebook.name
         assert "mathjax/tex-chtml-full.js" in (site / "lessons" / f"{notebook.stem}.html").read_text()
+        check_folded_solutions(notebook, (site / "lessons" / f"{notebook.stem}.html").read_text(encoding="utf-8"))
 
     assert (site / "_static" / "mathjax" / "tex-chtml-full.js").stat().st_size > 100_000
     assert list((site / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
@@ -131,6 +135,21 @@ def test_site_builds_with_a_page_per_lesson_and_nothing_from_outside(site):
     landing = (site / "index.html").read_text()
     assert all(f'src="images/{gif.name}"' in landing for gif in (ROOT / "images").glob("*.gif")
                if f"images/{gif.name}" in (ROOT / "README.md").read_text())
+
+
+def check_folded_solutions(notebook, text):
+    """Every exercise of the lesson has its solution on the page, folded (a closed <details>),
+    and no stored output congratulates anyone."""
+    from nflesson import exercises
+
+    questions = exercises.lesson(int(notebook.name[:2]))
+    folds = re.findall(r'<details class="nflesson-solution"( open)?>(.*?)</details>', text, flags=re.S)
+    assert len(folds) == len(questions), f"{notebook.name}: {len(folds)} folded solutions for {len(questions)} exercises"
+    assert not [opened for opened, _ in folds if opened], f"{notebook.name}: a solution starts open"
+    for (_, fold), question in zip(folds, questions.values()):
+        code = re.sub(r"<[^>]+>", "", fold)
+        assert html.unescape(question.solution_code.strip().splitlines()[-1].strip()) in html.unescape(code)
+    assert "Correct." not in text and "✅" not in text, f"{notebook.name}: a stored output says 'Correct'"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,6 +258,16 @@ def check_page(page, url, notebook, maths):
             "Array.from(document.querySelectorAll('.math')).every(e => e.querySelector('mjx-container'))",
             timeout=30_000)
         assert page.locator("mjx-merror").count() == 0, f"{url}: MathJax reports a TeX error"
+    if maths:  # a lesson: its solutions are folded until the reader opens one
+        solution = page.locator("details.nflesson-solution").first
+        assert not solution.locator("pre").is_visible(), f"{url}: a solution shows before it is opened"
+        solution.locator("summary").click()
+        assert solution.locator("pre").is_visible(), f"{url}: a solution does not open"
+    else:  # the landing page shows its animations at the width the README asks for
+        widths = page.eval_on_selector_all(
+            "img[src$='.gif'][width]", "imgs => imgs.map(i => [i.getAttribute('width'), i.getBoundingClientRect().width])")
+        squeezed = [(asked, shown) for asked, shown in widths if shown < 0.9 * float(asked)]
+        assert widths and not squeezed, f"{url}: animations shown narrower than asked (asked, shown): {squeezed}"
     for name, href in expected_launch(notebook).items():
         assert page.locator(f"a.btn-launch-{name}").get_attribute("href") == href, f"{url}: the {name} button"
     hub = urlparse(page.locator("a.btn-launch-jupyterhub").get_attribute("href"))
