@@ -20,7 +20,7 @@ CORRECT = [  # (exercise, another form of a right answer)
     ("planar_log_det", torch.tensor(LOG_DET)),
     ("radial_radius", RADIUS),
     ("radial_radius", torch.tensor(RADIUS, dtype=torch.float64)),
-    ("reverse_kl", 0.18),
+    ("reverse_kl", 0.283),
 ]
 
 
@@ -54,10 +54,11 @@ WRONG = [  # (exercise, answer, a phrase the feedback must contain)
     ("radial_radius", 3.0, "R - beta"),
     ("radial_radius", 3.5, "off by"),
     ("radial_radius", "3.27", "should be a number"),
-    ("reverse_kl", -1.90 - 2.08, "wrong sign for log Z"),
-    ("reverse_kl", -1.90, "the loss itself"),
-    ("reverse_kl", 1.90, "not -KL"),
-    ("reverse_kl", 2.08 + 1.90, "its own sign"),
+    ("reverse_kl", -1.83 - 2.113, "wrong sign for log Z"),
+    ("reverse_kl", -1.83, "the loss itself"),
+    ("reverse_kl", 1.83, "not -KL"),
+    ("reverse_kl", 2.113 + 1.83, "its own sign"),
     ("reverse_kl", -0.5, "never negative"),
     ("reverse_kl", 0.3, "off by"),
+    ("reverse_kl", -1.83 + 2.082, "without the wall"),
 ]

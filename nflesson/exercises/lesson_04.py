@@ -8,7 +8,7 @@ from .core import Exercise, as_float, check_number, known_mistake, near
 #   log|det J| = log(1 + (1 - tanh^2 0.6) 0.1).
 # Exercise 2: radial z0 = (1, 1), alpha = 0.5, beta = 2, x = (4, 5): R = 5 and r solves
 #   r^2 + (alpha + beta - R) r - alpha R = 0, r >= 0.
-# Exercise 3: KL = final loss + log Z = -1.90 + 2.08.
+# Exercise 3: KL = loss + log Z = -1.83 + 2.113 (the walled U2 of the lesson).
 
 def _l04_planar_log_det_value(a, wu=0.1):
     return math.log(1 + (1 - math.tanh(a) ** 2) * wu)
@@ -53,12 +53,13 @@ def _l04_radial_radius(answer):
 
 def _l04_reverse_kl(answer):
     value = as_float(answer)
-    loss, log_z = -1.90, 2.08
+    loss, log_z = -1.83, 2.113
     mistake = known_mistake(value, {
         loss - log_z: "wrong sign for log Z: the loss is KL - log Z, so KL = loss + log Z",
         loss: "that is the loss itself; it is off from the KL by the constant log Z",
         -loss: "the loss is KL - log Z, not -KL: add log Z to it",
         log_z - loss: "the loss enters with its own sign: KL = loss + log Z",
+        loss + 2.082: "2.082 is log Z of U2 over the box, without the wall; the walled U2 has log Z = 2.113",
     })
     if mistake:
         return mistake
@@ -90,8 +91,8 @@ QUESTIONS = {
     "reverse_kl": Exercise(
         "KL from a reverse-KL loss", _l04_reverse_kl,
         "The loss leaves out the constant log Z from KL(q || p) = E_q[log q - log p~] + log Z.",
-        "final_loss, log_normalizer = -1.90, 2.08\n"
+        "final_loss, log_normalizer = -1.83, 2.113\n"
         "answer = final_loss + log_normalizer  # the loss is KL minus log Z",
-        praise="Well done: 0.18 nats. A loss below -log Z would mean a negative KL, so -log Z is its floor.",
+        praise="Well done: 0.283 nats. A loss below -log Z would mean a negative KL, so -log Z is its floor.",
     ),
 }
