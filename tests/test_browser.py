@@ -304,7 +304,23 @@ def _check_lesson(page, url, lesson, n_cells):
     time.sleep(1)  # a kernel-selection dialog would open right after the session starts
     assert not page.locator(DIALOG).first.is_visible(), page.locator(DIALOG).first.inner_text()
 
-    # 2. Clear the stored outputs (so that everything checked below comes from this run), run all.
+    # 2. Before anything runs, the stored outputs show the widgets' pictures, never the error a
+    # widget view without its kernel-side model gives (the course build stores no views).
+    # JupyterLab draws only the cells in view: scroll through the notebook, looking at each screen.
+    stored = page.locator(".jp-OutputArea-output")
+    assert _poll(lambda: stored.locator("img").count() > 0, 10), "the stored figures are not shown"
+    scroller = page.locator(".jp-NotebookPanel .jp-WindowedPanel-outer").first
+    stale = []
+    for _ in range(400):
+        time.sleep(0.15)
+        stale += page.locator(".jp-OutputArea-output", has_text="Error displaying widget").all_inner_texts()
+        if scroller.evaluate("e => { const end = e.scrollTop + e.clientHeight >= e.scrollHeight - 2;"
+                             " e.scrollTop += 0.8 * e.clientHeight; return end; }"):
+            break
+    assert not stale, f"before running, a stored widget shows {stale[0]!r}"
+    scroller.evaluate("e => { e.scrollTop = 0; }")
+
+    # 3. Clear the stored outputs (so that everything checked below comes from this run), run all.
     _menu(page, "Edit", "Clear Outputs of All Cells")
     _poll(lambda: page.locator(f"{NOTEBOOK_CELL} .jp-OutputArea-output").count() == 0, 10)
     _menu(page, "Run", "Run All Cells")
@@ -337,7 +353,7 @@ def _check_lesson(page, url, lesson, n_cells):
     assert not not_run and max(counts, default=0) == n_code, (  # a fresh kernel numbers them 1..n
         f"not every one of the {n_code} code cells ran: prompts {prompts()}")
 
-    # 3. Move a slider of an explorer: its figure must be redrawn.
+    # 4. Move a slider of an explorer: its figure must be redrawn.
     explorers = page.locator(EXPLORER)
     assert _poll(explorers.count, 10), f"{lesson} shows no Explorer widget (sliders above a figure)"
     explorer = explorers.first
