@@ -9,7 +9,7 @@ import nflesson as nf
 from nflesson import exercises
 
 QUESTIONS = exercises.lesson(5)
-E = math.exp(-0.5)  # exercise 2: the scale exp(-s) at x_0 = 1
+E = math.exp(-0.5)  # exercise 2: the scale exp(-s) at x_1 = 1
 
 
 def test_lesson_05_has_its_three_exercises():

@@ -6,9 +6,9 @@ import torch
 
 from .core import Exercise, as_float, check_number, check_tensor, known_mistake, near
 
-# Exercise 1: a 4D affine coupling layer keeps z_0, z_1 and changes z_2, z_3 with log-scales
-# s = (0.4 z_0, 0.3 z_1) and shifts t = (z_0 + z_1, z_0 z_1), at z = (1, -2, 0.5, 3): log-det -0.2.
-# Exercise 2: a 2D layer keeps x_0, x_1 = z_1 exp(0.5 z_0) + z_0^2; invert it at x = (1, 3).
+# Exercise 1: a 4D affine coupling layer keeps z_1, z_2 and changes z_3, z_4 with log-scales
+# s = (0.4 z_1, 0.3 z_2) and shifts t = (z_1 + z_2, z_1 z_2), at z = (1, -2, 0.5, 3): log-det -0.2.
+# Exercise 2: a 2D layer keeps x_1, x_2 = z_2 exp(0.5 z_1) + z_1^2; invert it at x = (1, 3).
 # Exercise 3: the parameters of nf.AffineCoupling(6, mask="alternating", hidden=32): 1382.
 
 _L05_S = (0.4, -0.6)  # the log-scales at z
@@ -27,8 +27,8 @@ def _l05_log_det(answer):
         return ("the shifts t do not enter the log-det: a shift moves points without stretching them, so only "
                 "the log-scales s count")
     if near(value, 0.4 * 0.5 + 0.3 * 3.0):
-        return ("the conditioner reads the kept coordinates z_0 = 1 and z_1 = -2, not the changed ones: "
-                "s = (0.4 z_0, 0.3 z_1)")
+        return ("the conditioner reads the kept coordinates z_1 = 1 and z_2 = -2, not the changed ones: "
+                "s = (0.4 z_1, 0.3 z_2)")
     if near(value, math.exp(0.4) + math.exp(-0.6)):
         return "that adds the scales exp(s); log|det J| adds the log-scales s themselves"
     if near(value, 0.0):
@@ -41,18 +41,18 @@ def _l05_inverse(answer):
     s, t = 0.5 * x0, x0**2
     expected = torch.tensor([x0, (x1 - t) * math.exp(-s)], dtype=torch.float64)
     if as_float(answer) is not None:
-        return "give both coordinates of z as a tensor of 2 numbers: z_0 and z_1"
+        return "give both coordinates of z as a tensor of 2 numbers: z_1 and z_2"
     if not isinstance(answer, torch.Tensor) or answer.shape != expected.shape:
         return check_tensor(answer, expected, 1e-4, "z")
     got = answer.detach().to(torch.float64)
     if abs(got[0].item() - x0) > 1e-3:
-        return "the kept coordinate passes through unchanged: z_0 = x_0 = 1"
+        return "the kept coordinate passes through unchanged: z_1 = x_1 = 1"
     wrong = {
         x1 * math.exp(-s) - t: "undo the steps in reverse order: subtract the shift t first, then divide by exp(s)",
         (x1 - t) * math.exp(s): "the forward map multiplied by exp(s); its inverse divides by it",
         x1 * math.exp(s) + t: "that applies the forward map to x again; the inverse undoes it",
         (x1 - t) / s: "s is a log-scale: the scale is exp(s), so divide by exp(0.5), not by 0.5",
-        x1 - t: "the scale is missing: after subtracting t, divide by exp(s(z_0))",
+        x1 - t: "the scale is missing: after subtracting t, divide by exp(s(z_1))",
     }
     return known_mistake(got[1].item(), wrong) or check_tensor(answer, expected, 1e-4, "z")
 
@@ -71,8 +71,8 @@ def _l05_parameters(answer):
         first + middle + hidden * 12 + 12: "the conditioner outputs a shift and a log-scale only for the 3 "
         "changed coordinates: 6 outputs, not 12",
         kept * hidden + hidden * hidden + hidden * 2 * changed: "every nn.Linear has biases too, one per output",
-        first + hidden * 2 * changed + 2 * changed: "that is a one-hidden-layer conditioner (the articles' "
-        "example); nflesson's has two hidden layers",
+        first + hidden * 2 * changed + 2 * changed: "that is a one-hidden-layer conditioner (like the one "
+        "built by hand in section 2); nflesson's has two hidden layers",
     }
     for count, message in wrong.items():
         if near(value, count):
@@ -86,16 +86,16 @@ QUESTIONS = {
         "The Jacobian is triangular once the kept coordinates come first: ones for the kept coordinates and "
         "exp(s_j) for the changed ones on its diagonal. Evaluate s at the kept coordinates of z.",
         "z = torch.tensor([1.0, -2.0, 0.5, 3.0])\n"
-        "s = torch.stack([0.4 * z[0], 0.3 * z[1]])  # evaluated at the kept coordinates z_0, z_1\n"
+        "s = torch.stack([0.4 * z[0], 0.3 * z[1]])  # the kept coordinates z_1, z_2 are z[0], z[1]\n"
         "answer = s.sum().item()  # only the log-scales count: the shifts and the kept part add 0",
         praise="Well done: log|det J| = 0.4 - 0.6 = -0.2, and no Jacobian was needed to find it.",
     ),
     "inverse": Exercise(
         "inverting a coupling layer", _l05_inverse,
-        "The kept coordinate is the same on both sides, so z_0 = x_0, and s and t can be evaluated at it. "
-        "Then solve x_1 = z_1 exp(s) + t for z_1.",
+        "The kept coordinate is the same on both sides, so z_1 = x_1, and s and t can be evaluated at it. "
+        "Then solve x_2 = z_2 exp(s) + t for z_2.",
         "x = torch.tensor([1.0, 3.0])\n"
-        "s, t = 0.5 * x[0], x[0] ** 2  # z_0 = x_0, so the conditioner can run on x_0\n"
+        "s, t = 0.5 * x[0], x[0] ** 2  # z_1 = x_1 (x[0] in Python), so the conditioner can run on it\n"
         "answer = torch.stack([x[0], (x[1] - t) * torch.exp(-s)])",
         praise="Well done: z = (1, 2 e^(-1/2)) ≈ (1, 1.2131), with one pass of the conditioner and no "
                "inverse of it.",
