@@ -20,8 +20,8 @@
 # **autoregressive** layer goes all the way: coordinate $i$ is steered by *every* coordinate
 # that comes before it. The Jacobian is still triangular, so the log-determinant is still a
 # sum, but now with one network, masked so that each output only sees the inputs it is allowed
-# to see. This lesson builds that mask (MADE), fixes an example of the articles that forgot it,
-# measures the price of autoregression (one direction is fast, the other is sequential), and
+# to see. This lesson builds that mask (MADE), shows what goes wrong in a common version of
+# the layer that forgets it, measures the price of autoregression (one direction is fast, the other is sequential), and
 # uses the two flavours where each is strong: MAF for density estimation, IAF for variational
 # inference.
 #
@@ -29,7 +29,7 @@
 # - the autoregressive factorisation $p(x) = \prod_i p(x_i \mid x_{<i})$ and the affine
 #   autoregressive layer $x_i = z_i\, e^{s_i(x_{<i})} + t_i(x_{<i})$, with
 #   $\log|\det J| = \sum_i s_i$;
-# - why an *unmasked* network breaks this (the articles' example), shown with an autograd
+# - why an *unmasked* network breaks this (a common mistake), shown with an autograd
 #   Jacobian, and how MADE's masks repair it;
 # - why MAF scores in one pass but samples in $d$ passes, and why IAF does the opposite:
 #   measured as $d$ grows;
@@ -97,10 +97,10 @@ def rounded(tensor, digits=3):
 # A coupling layer is the special case where the first half of the coordinates is left alone
 # and the second half only looks at the first half.
 #
-# ## 2. An erratum: a network that sees everything is not autoregressive
+# ## 2. A common mistake: a network that sees everything is not autoregressive
 #
-# One of the articles builds its "autoregressive transformation" by feeding the **whole**
-# vector to an ordinary MLP and using its outputs as $s$ and $t$ for every coordinate. Then
+# A common way to write an "autoregressive transformation" feeds the **whole** vector to an
+# ordinary MLP and using its outputs as $s$ and $t$ for every coordinate. Then
 # $s_1$ depends on $z_3$, $x_1$ depends on all of $z$, and nothing is triangular any more: the
 # log-det is no longer $\sum_i s_i$, and there is no cheap inverse. Here is such a layer, with
 # the Jacobian computed by autograd at one point:
@@ -111,7 +111,7 @@ net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linea
 
 
 def unmasked_layer(z):
-    """The articles' layer: s and t come from ALL coordinates of z."""
+    """The common mistake: s and t come from ALL coordinates of z."""
     shift, log_scale = net(z).chunk(2, dim=-1)
     return z * log_scale.exp() + shift
 
@@ -182,7 +182,7 @@ assert abs(log_det - torch.linalg.slogdet(J_masked).logabsdet.item()) < 1e-4
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.4), layout="constrained")
-for ax, J, title in ((axes[0], J_unmasked, "unmasked MLP (the articles)"), (axes[1], J_masked, "MADE (masked)")):
+for ax, J, title in ((axes[0], J_unmasked, "unmasked MLP (not autoregressive)"), (axes[1], J_masked, "MADE (masked)")):
     ax.imshow(J.abs().numpy(), cmap="Greys", vmin=0, vmax=J.abs().max().item() * 1.4)
     for i in range(3):
         for j in range(3):
@@ -358,15 +358,18 @@ plt.show()
 
 # %% [markdown]
 # With the same layers, hidden units, steps, learning rate, batches and seed, MAF against
-# RealNVP is about **0.55 vs 0.25 nats** on moons, **0.36 vs 0.38** on the eight Gaussians and
-# **0.39 vs 0.34** on the checkerboard in this run. Do not read a ranking into that. These runs
+# RealNVP is about **0.62 vs 0.31 nats** on moons, **0.37 vs 0.45** on the eight Gaussians and
+# **0.39 vs 0.33** on the checkerboard in this run. Do not read a ranking into that. These runs
 # are short, and their digits change with the seed, and with the machine (CPUs round floats
 # differently, and 500 Adam steps amplify the difference): over seeds 0 to 3 we measured MAF
 # anywhere from 0.27 to 0.63 nats on the moons and RealNVP from 0.25 to 0.49, and each flow
 # came out ahead on each target with at least one seed. The spread from run to run is as large
 # as the difference between the two. Both are far from the truth after 500 steps with 32 hidden
-# units (the moons' arms are too thick, a few of the eight Gaussians are merged, the
-# checkerboard's squares are smeared), and the pictures show the same kind of errors for both.
+# units, and the pictures show how, each in its own way. On the moons, RealNVP draws both arms,
+# too thick, while MAF spreads most of the upper arm into a faint sheet. On the eight Gaussians
+# neither shows eight separate blobs: MAF makes a smeared, ragged ring with one bright spot at
+# the bottom, RealNVP a ring broken at the bottom, with a bright spot on either side of the
+# break. On the checkerboard both smear the squares into slanted bands.
 # In 2D, as explained above, a MAF layer has no structural advantage over a coupling layer (its
 # first coordinate only gets a constant shift and scale in each layer). Autoregression pays off
 # in higher dimension, where coordinate $i$ can condition on all $i - 1$ coordinates before it
@@ -380,9 +383,10 @@ plt.show()
 # shift, and the second is shifted and scaled by amounts that depend on the first, so every
 # vertical line of the grid slides and stretches on its own; the next layer does the same with
 # the roles swapped. What to look for: the round cloud is cut into strips, and the strips into
-# pieces, until most of the points lie on the ring, bunched where the eight blobs are. The
-# points and threads left between the blobs are the price of a continuous map (it cannot tear
-# the plane) and of a short training.
+# pieces, until most of the points lie on a rough ring, denser in a few clumps but not split
+# into eight blobs (the density on the right shows the same, as the figure above did). The
+# points and threads left inside the ring are the price of a continuous map (it cannot tear the
+# plane) and of a short training.
 
 # %%
 maf_eight = models["eight_gaussians", "MAF"]
@@ -518,8 +522,8 @@ questions["log_det"].check(answer)
 # ## Summary
 #
 # - An affine autoregressive layer $x_i = z_i e^{s_i(x_{<i})} + t_i(x_{<i})$ has a triangular
-#   Jacobian and $\log|\det J| = \sum_i s_i$. A network that sees all of $x$ (the articles'
-#   example) breaks both: we found $\partial x_1/\partial z_3 \ne 0$ and $\sum_i s_i$ off the
+#   Jacobian and $\log|\det J| = \sum_i s_i$. A network that sees all of $x$ (a common
+#   mistake) breaks both: we found $\partial x_1/\partial z_3 \ne 0$ and $\sum_i s_i$ off the
 #   true log-det.
 # - MADE enforces the order with fixed masks built from unit degrees: one pass of one network
 #   gives all the $(t_i, s_i)$, and autograd confirms zeros above the diagonal.
@@ -527,8 +531,8 @@ questions["log_det"].check(answer)
 #   layer) swaps the two. Measured from $d = 2$ to $32$: the slow direction grew by a factor of
 #   ten or more, the fast one hardly at all.
 # - Same size and training in 2D, neither MAF nor RealNVP came out reliably ahead (MAF against
-#   RealNVP in this run: about 0.55 vs 0.25 nats on moons, 0.36 vs 0.38 on eight Gaussians, 0.39
-#   vs 0.34 on the checkerboard; with other seeds the order changes); in 2D a MAF layer is little
+#   RealNVP in this run: about 0.62 vs 0.31 nats on moons, 0.37 vs 0.45 on eight Gaussians, 0.39
+#   vs 0.33 on the checkerboard; with other seeds the order changes); in 2D a MAF layer is little
 #   more than a coupling layer, and autoregression pays off in higher dimension.
 # - IAF is the flow for variational inference: the reverse KL only needs samples and their
 #   density, IAF's one-pass direction. On $U_1$ it reached about 0.13 nats from the posterior
