@@ -90,7 +90,7 @@ def test_run_all_congratulates_no_one(source):
     checks = [c for c in notebook["cells"] if c["cell_type"] == "code" and ".check(answer)" in "".join(c["source"])]
     assert len(checks) == len(exercises.lesson(int(source.name[:2])))
     for cell in checks:
-        shown = "".join(o.get("data", {}).get("text/markdown", "") for o in cell["outputs"])
+        shown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in cell["outputs"])
         assert "Not answered yet" in shown and "Correct" not in shown, shown
 
 
