@@ -15,10 +15,11 @@ XI = (0.25 + math.sqrt(0.8125)) / 1.5
 OTHER_XI = (0.25 - math.sqrt(0.8125)) / 1.5
 
 
-def bin_value(x, d0=0.5, d1=2.0):
-    """The exercises' bin: (0, 0) to (2, 1), derivatives d0 and d1 at its ends."""
+def bin_value(z, d0=0.5, d1=2.0):
+    """The output x = f(z) of the exercises' bin: knots (z, x) = (0, 0) to (2, 1), derivatives d0
+    and d1 at its ends."""
     w, h = 2.0, 1.0
-    s, xi = h / w, x / w
+    s, xi = h / w, z / w
     return h * (s * xi**2 + d0 * xi * (1 - xi)) / (s + (d0 + d1 - 2 * s) * xi * (1 - xi))
 
 
@@ -29,7 +30,7 @@ def test_lesson_07_has_its_three_exercises():
 def test_the_expected_answers_hold():
     assert nf.SplineCoupling(6, mask="halves", bins=8).conditioner[-1].out_features == 69
     assert bin_value(1.0) == pytest.approx(MIDPOINT, abs=1e-15)
-    assert bin_value(2 * XI) == pytest.approx(0.5, abs=1e-14)  # the inverse's answer maps back to 0.5
+    assert bin_value(2 * XI) == pytest.approx(0.5, abs=1e-14)  # the inverse's answer, an input, maps to 0.5
     assert 0 <= XI <= 1 and OTHER_XI < 0
 
 
@@ -65,7 +66,7 @@ WRONG = [  # (exercise, answer, a phrase the feedback must contain)
 
 
 def test_the_swapped_derivatives_inverse_is_recognised():
-    w, h, d0, d1, delta = 2.0, 1.0, 2.0, 0.5, 0.5  # d_k and d_k+1 swapped
+    w, h, d0, d1, delta = 2.0, 1.0, 2.0, 0.5, 0.5  # d_k and d_k+1 swapped; delta = x - x_k
     s = h / w
     beta = d0 + d1 - 2 * s
     a, b, c = h * (s - d0) + delta * beta, h * d0 - delta * beta, -s * delta
