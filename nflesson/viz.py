@@ -309,8 +309,9 @@ class SnapshotFigure(_BlittedFigure):
         if clipped:
             ax_loss.text(0.02, 0.97, f"↑ {clipped[0]} early steps above (up to {clipped[1]:.3g})",
                          transform=ax_loss.transAxes, ha="left", va="top", fontsize=7, color="0.3")
-        if reference is not None:
-            ax_loss.axhline(reference[0], color="k", ls="--", lw=1, label=reference[1])
+        self.reference_line = None
+        if reference is not None:  # redrawn over the loss curve in every frame, so a noisy curve cannot hide it
+            self.reference_line = ax_loss.axhline(reference[0], color="k", ls="--", lw=1, label=reference[1])
             ax_loss.legend(fontsize=7, loc="upper right")
         (self.loss_line,) = ax_loss.plot([], [], color=MODEL_COLOR, lw=1)
         (self.marker,) = ax_loss.plot([], [], "o", color="k")
@@ -341,7 +342,8 @@ class SnapshotFigure(_BlittedFigure):
         self.marker.set_data([snap.step], [min(snap.loss, self.top)])
         self.marker.set_marker("^" if snap.loss > self.top else "o")
         self.axes[2].set_title(f"step {snap.step}   loss {snap.loss:.3f}")
-        return changed + [self.loss_line, self.marker, self.axes[2].title]
+        changed += [self.loss_line] + ([self.reference_line] if self.reference_line is not None else [])
+        return changed + [self.marker, self.axes[2].title]
 
 
 def layer_times(layers, frames):

@@ -26,12 +26,14 @@ def test_the_expected_answers_agree_with_the_package():
     assert nf.flow_matching_loss(lambda p, t: target.expand(len(p), 2), x, z, torch.tensor([0.25])) == 0
     with torch.no_grad(), flow.solver(method="rk4", steps=10):
         flow(torch.randn(3, 2, dtype=torch.float64))
-    assert flow.nfe == 40
+        assert flow.nfe == 40  # a plain solve from 0 to 1: 10 steps
+        flow.trajectory(torch.randn(3, 2, dtype=torch.float64), torch.linspace(0, 1, 21))
+        assert flow.nfe == 80  # one step in each of the 20 intervals
 
 
 CORRECT = [  # (exercise, another form of a right answer)
     ("log_det", 0.3), ("log_det", torch.tensor(0.3)), ("target", torch.tensor([2, -2])),
-    ("target", torch.tensor([2.0, -2.0], dtype=torch.float64)), ("nfe", 40), ("nfe", torch.tensor(40)),
+    ("target", torch.tensor([2.0, -2.0], dtype=torch.float64)), ("nfe", 80), ("nfe", torch.tensor(80)), ("nfe", 80.0),
 ]
 
 
@@ -49,9 +51,12 @@ WRONG = [  # (exercise, answer, a phrase the feedback must contain)
     ("target", torch.tensor([2.0, -1.0]), "not the data point"),
     ("target", torch.tensor([1.0, 1.0]), "differs"),
     ("target", [2.0, -2.0], "torch.Tensor"),
-    ("nfe", 10, "4 stages"),
-    ("nfe", 4, "10 steps"),
-    ("nfe", 80, "not a separate"),
-    ("nfe", 14, "multiply"),
-    ("nfe", 41, "off by"),
+    ("nfe", 40, "21 times"),
+    ("nfe", 84, "20 intervals"),
+    ("nfe", 20, "4 stages"),
+    ("nfe", 160, "half a step"),
+    ("nfe", 10, "per unit of time"),
+    ("nfe", 4, "one step's"),
+    ("nfe", 21, "requested times"),
+    ("nfe", 81, "off by"),
 ]

@@ -8,7 +8,8 @@ from .core import Exercise, as_float, check_number, check_tensor, known_mistake
 
 # Exercise 1: v = A x with A = [[0.5, 2], [-1, -0.2]] over one unit of time: log|det| = tr A = 0.3.
 # Exercise 2: z = (0, 1), x = (2, -1), t = 0.25: the target velocity is x - z = (2, -2) (x_t = (0.5, 0.5)).
-# Exercise 3: RK4 with 10 steps: 10 x 4 = 40 evaluations of v.
+# Exercise 3: RK4 with steps=10 per unit of time, asked for the 21 times linspace(0, 1, 21): it stops at each, so
+# 20 intervals of 0.05, each ceil(10 x 0.05) = 1 step: 20 steps x 4 evaluations = 80 (not 10 x 4 = 40).
 
 _A = [[0.5, 2.0], [-1.0, -0.2]]
 _TRACE = _A[0][0] + _A[1][1]
@@ -46,13 +47,17 @@ def _l09_target(answer):
 
 def _l09_nfe(answer):
     known_mistakes = {
-        10: "10 counts the steps; RK4 evaluates v at 4 stages in every step",
-        4: "4 is one step's evaluations; there are 10 steps",
-        80: "the divergence is computed in the same evaluation as v (by autograd on its output); it is not a "
-            "separate evaluation of v",
-        14: "the stages multiply with the steps: 4 evaluations in each of 10 steps",
+        40: "40 is 10 steps of 4 evaluations, what a solve from t = 0 to t = 1 costs when only the end is asked "
+            "for; here the solver must stop at each of the 21 times, and each of the 20 intervals between them "
+            "gets a step of its own",
+        84: "21 times make 20 intervals, not 21: the first time is where the solve starts",
+        20: "20 counts the steps (one per interval); RK4 evaluates v at 4 stages in every step",
+        160: "10 steps per unit of time over an interval of 0.05 is half a step, rounded up to one, not two",
+        10: "10 is the steps per unit of time; count the steps the requested times force, then the evaluations",
+        4: "4 is one step's evaluations; how many steps do the 21 requested times force?",
+        21: "21 counts the requested times; the solver steps between them, 4 evaluations per RK4 step",
     }
-    return known_mistake(as_float(answer), known_mistakes) or check_number(answer, 40.0, 1e-9, "the NFE")
+    return known_mistake(as_float(answer), known_mistakes) or check_number(answer, 80.0, 1e-9, "the NFE")
 
 
 QUESTIONS = {
@@ -73,11 +78,14 @@ QUESTIONS = {
         praise="Well done: (2, -2), asked of the network at the point x_t = (0.5, 0.5) and time 0.25.",
     ),
     "nfe": Exercise(
-        "function evaluations of a fixed-step solve", _l09_nfe,
-        "Count the stages of one RK4 step, then multiply by the number of steps.",
-        "steps, stages = 10, 4\n"
-        "answer = steps * stages  # each evaluation also computes the divergence, but counts once",
-        praise="Well done: 40 evaluations, each with its divergence; dopri5 needed about twice as many for the "
-               "same accuracy here.",
+        "function evaluations of a fixed-step solve that must stop at many times", _l09_nfe,
+        "List the intervals between consecutive requested times and how long each is. How many steps does "
+        "each get at 10 steps per unit of time, rounded up to at least one? Then 4 evaluations per step.",
+        "times = torch.linspace(0, 1, 21)\n"
+        "gaps = times.diff()  # 20 intervals of 0.05\n"
+        "steps = sum(max(1, math.ceil(10 * gap.item() - 1e-9)) for gap in gaps)  # 10 per unit of time: 1 each\n"
+        "answer = 4 * steps  # RK4: 4 evaluations of v per step",
+        praise="Well done: 80. Asking for 21 times doubles the cost of the 10 steps a plain solve from 0 to 1 "
+               "would take: a fixed-step solver's cost is set by the times you ask for as much as by steps.",
     ),
 }
