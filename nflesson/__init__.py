@@ -6,27 +6,30 @@
 
 import importlib
 
-from . import continuous, data, dequantization, flows, threads, train
+from . import continuous, data, dequantization, flows, nets, threads, train, transformers
 from .train import History, fit, fit_flow_matching, fit_reverse_kl
-from .autoregressive import MADE, MaskedAutoregressive
+from .autoregressive import Autoregressive, MaskedAutoregressive, SplineAutoregressive
 from .bijector import Bijector, Inverse
-from .continuous import ContinuousFlow, VelocityMLP, flow_matching_loss
-from .coupling import AffineCoupling
+from .continuous import ContinuousFlow, flow_matching_loss
+from .coupling import AffineCoupling, Coupling, SplineCoupling
 from .dequantization import LogitPixels, bits_per_dim, dequantize, dequantized_log_likelihood
 from .elementwise import ActNorm, Affine, Exp, Sigmoid
 from .flow import Flow
 from .metrics import Gap, gap, reverse_gap
 from .linear import Linear, LULinear, Permute
+from .nets import MADE, VelocityMLP
 from .planar_radial import Planar, Radial
-from .spline import RationalQuadraticSpline, SplineAutoregressive, SplineCoupling
+from .spline import RationalQuadraticSpline
+from .transformers import AdditiveTransformer, AffineTransformer, SplineTransformer
 
 __all__ = [
-    "ActNorm", "Affine", "AffineCoupling", "Bijector", "ContinuousFlow", "Exp", "Flow", "Inverse", "Linear",
-    "LogitPixels", "LULinear", "MADE", "MaskedAutoregressive", "Permute", "Planar", "Radial",
-    "RationalQuadraticSpline", "Sigmoid", "SplineAutoregressive", "SplineCoupling", "VelocityMLP",
+    "ActNorm", "AdditiveTransformer", "Affine", "AffineCoupling", "AffineTransformer", "Autoregressive", "Bijector",
+    "ContinuousFlow", "Coupling", "Exp", "Flow", "Inverse", "Linear", "LogitPixels", "LULinear", "MADE",
+    "MaskedAutoregressive", "Permute", "Planar", "Radial", "RationalQuadraticSpline", "Sigmoid",
+    "SplineAutoregressive", "SplineCoupling", "SplineTransformer", "VelocityMLP",
     "Gap", "History", "bits_per_dim", "continuous", "data", "dequantization", "dequantize",
     "dequantized_log_likelihood", "fit", "fit_flow_matching", "fit_reverse_kl", "flow_matching_loss", "flows", "gap",
-    "reverse_gap", "threads", "train", "viz", "widgets",
+    "nets", "reverse_gap", "threads", "train", "transformers", "viz", "widgets",
 ]
 
 _ON_FIRST_USE = {"viz", "widgets"}

@@ -1,98 +1,70 @@
-"""Autoregressive flows: MADE (a masked MLP whose output i sees only inputs before i) and the
-MAF layer built on it. The Jacobian is triangular by construction, so log|det J| is the sum
-of the log-scales."""
+"""Autoregressive layers (MAF, IAF, autoregressive neural spline flows): each coordinate is
+mapped by an elementwise transformer whose parameters a MADE computes from the coordinates
+before it. The Jacobian is triangular by construction, so log|det J| is the sum of the
+transformer's log-derivatives. Scoring (``inverse``, data -> base) takes one network pass;
+sampling (``forward``) takes dim passes; ``Inverse(...)`` of a layer swaps the costs (IAF)."""
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from .bijector import Bijector
-from .checks import check_positive, check_positive_int
-from .coupling import soft_clamp
+from .checks import check_positive_int
+from .nets import MADE
+from .transformers import AffineTransformer, SplineTransformer
 
 
-class MaskedLinear(nn.Linear):
-    """y = x (W * M)^T + b: a Linear layer whose weight is multiplied by a fixed 0/1 mask M."""
+class Autoregressive(Bijector):
+    """x_i = f(z_i; theta_i(x_<i)), with f the elementwise ``transformer``
+    (nflesson.transformers) and theta_i computed by a MADE from the coordinates before i in
+    ``order``; log|det J| = sum_i log f'(z_i). Scoring inverts f with theta(x) in one pass;
+    sampling runs dim passes, after pass k the first k coordinates (in order) are final.
+    Starts as the identity (MADE's output layer starts at zero)."""
 
-    def __init__(self, mask):
-        super().__init__(mask.shape[1], mask.shape[0])
-        self.register_buffer("mask", mask.to(self.weight.dtype))
-
-    def forward(self, x):
-        return F.linear(x, self.weight * self.mask, self.bias)
-
-
-class MADE(nn.Module):
-    """Masked autoencoder for distribution estimation (Germain et al., 2015).
-
-    Maps x (batch, dim) to parameters (batch, params_per_dim, dim) such that the parameters of
-    coordinate i depend only on the coordinates that come before i in ``order`` (default
-    0, 1, ..., dim - 1). Each unit gets a degree; a weight from a unit of degree k to a hidden
-    unit of degree m is kept iff m >= k, and to an output of degree d iff d > m. Hidden degrees
-    cycle through 1..dim-1, so every allowed connection exists. The output layer starts at zero.
-    """
-
-    def __init__(self, dim=2, hidden=64, params_per_dim=2, order=None, hidden_layers=2):
+    def __init__(self, dim, transformer, hidden=64, order=None):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
-        check_positive_int(hidden, "hidden")
-        self.params_per_dim = check_positive_int(params_per_dim, "params_per_dim")
-        check_positive_int(hidden_layers, "hidden_layers")
-        order = torch.arange(dim) if order is None else torch.as_tensor(order)
-        if order.shape != (dim,) or not torch.equal(order.sort().values, torch.arange(dim)):
-            raise ValueError(f"order must be a permutation of 0..{dim - 1}, got {order.tolist()}")
-        in_degrees = torch.empty(dim, dtype=torch.long)
-        in_degrees[order] = torch.arange(1, dim + 1)
-        hidden_degrees = torch.arange(hidden) % max(dim - 1, 1) + 1 if dim > 1 else torch.zeros(hidden, dtype=torch.long)
-        out_degrees = in_degrees.repeat(params_per_dim)
-        self.register_buffer("degrees", in_degrees)
-        layers, previous = [], in_degrees
-        for _ in range(hidden_layers):
-            layers += [MaskedLinear(hidden_degrees[:, None] >= previous[None, :]), nn.ReLU()]
-            previous = hidden_degrees
-        layers.append(MaskedLinear(out_degrees[:, None] > previous[None, :]))
-        nn.init.zeros_(layers[-1].weight)
-        nn.init.zeros_(layers[-1].bias)
-        self.net = nn.Sequential(*layers)
+        self.transformer = transformer
+        self.made = MADE(dim, hidden, params_per_dim=transformer.params_per_dim, order=order)
 
-    def masks(self):
-        """The 0/1 masks of the layers, input side first (for drawing the connectivity)."""
-        return [m.mask for m in self.net if isinstance(m, MaskedLinear)]
-
-    def forward(self, x):
-        return self.net(x).unflatten(-1, (self.params_per_dim, self.dim))
-
-
-class MaskedAutoregressive(Bijector):
-    """A MAF layer (Papamakarios et al., 2017): x_i = z_i exp(s_i) + t_i with (t_i, s_i) computed
-    by a MADE from x_<i; log|det J| = sum(s).
-
-    Scoring (``inverse``, data -> base) is one network pass: z = (x - t(x)) exp(-s(x)).
-    Sampling (``forward``) is dim passes: after pass k the first k coordinates are final.
-    ``Inverse(MaskedAutoregressive(...))`` is an IAF layer, with the costs swapped.
-    The log-scale is bounded like the coupling layer's.
-    """
-
-    def __init__(self, dim=2, hidden=64, order=None, max_log_scale=3.0):
-        super().__init__()
-        self.dim = check_positive_int(dim, "dim")
-        self.max_log_scale = check_positive(max_log_scale, "max_log_scale")
-        self.made = MADE(dim, hidden, params_per_dim=2, order=order)
-
-    def shift_and_log_scale(self, x):
-        """(t, s), each (batch, dim), from the data-side point x: t_i and s_i depend only on
-        the coordinates before i in the order (MADE), s = soft_clamp(raw, max_log_scale).
-        x_i = z_i * exp(s_i) + t_i."""
-        shift, raw = self.made(x).unbind(1)
-        return shift, soft_clamp(raw, self.max_log_scale)
+    def transformer_parameters(self, x):
+        """theta of every coordinate, (batch, params_per_dim, dim), each from the coordinates of
+        the data-side point x that come before it."""
+        return self.made(x)
 
     def _forward(self, z):
         x = torch.zeros_like(z)
         for _ in range(self.dim):
-            shift, log_scale = self.shift_and_log_scale(x)
-            x = z * log_scale.exp() + shift
-        return x, log_scale.sum(-1)
+            x, log_derivative = self.transformer(z, self.transformer_parameters(x))
+        return x, log_derivative.sum(-1)
 
     def _inverse(self, x):
-        shift, log_scale = self.shift_and_log_scale(x)
-        return (x - shift) * torch.exp(-log_scale), -log_scale.sum(-1)
+        z, log_derivative = self.transformer(x, self.transformer_parameters(x), inverse=True)
+        return z, log_derivative.sum(-1)
+
+    def extra_repr(self):
+        return f"dim={self.dim}, {self.transformer!r}"
+
+
+class MaskedAutoregressive(Autoregressive):
+    """A MAF layer (Papamakarios et al., 2017): x_i = z_i exp(s_i) + t_i with (t_i, s_i) computed
+    by a MADE from x_<i; log|det J| = sum(s). Scoring is z = (x - t(x)) exp(-s(x)), one pass.
+    The log-scale is bounded like the coupling layer's."""
+
+    def __init__(self, dim=2, hidden=64, order=None, max_log_scale=3.0):
+        super().__init__(dim, AffineTransformer(max_log_scale), hidden, order)
+        self.max_log_scale = max_log_scale
+
+    def shift_and_log_scale(self, x):
+        """(t, s), each (batch, dim), from the data-side point x: t_i and s_i depend only on
+        the coordinates before i in the order (MADE). x_i = z_i * exp(s_i) + t_i."""
+        return self.transformer.shift_and_log_scale(self.transformer_parameters(x))
+
+
+class SplineAutoregressive(Autoregressive):
+    """An autoregressive layer whose transformer is a monotone rational-quadratic spline with
+    ``bins`` bins on [-bound, bound]: x_i = f(z_i; theta_i(x_<i)) (as MaskedAutoregressive, with
+    a spline in place of the affine map); log|det J| = sum_i log f'(z_i)."""
+
+    def __init__(self, dim=2, hidden=64, bins=8, bound=5.0, order=None):
+        transformer = SplineTransformer(bins, bound)
+        super().__init__(dim, transformer, hidden, order)
+        self.bins, self.bound = transformer.bins, transformer.bound

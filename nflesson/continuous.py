@@ -16,42 +16,13 @@ from torchdiffeq import odeint
 
 from .bijector import Bijector
 from .checks import check_batch, check_positive, check_positive_int
+from .nets import VelocityMLP
 from .threads import one_thread
 
 ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
 FIXED_METHODS = ("euler", "midpoint", "rk4")
 FIXED_STEPS = 20  # a fixed-step method's steps when none are given
 DIVERGENCES = ("exact", "hutchinson")
-
-
-class VelocityMLP(nn.Module):
-    """v(x, t): a small MLP of the point x (batch, dim) and the time t (a number, a 0-d tensor or
-    one time per point, shape (batch,)), with ``layers`` hidden layers of ``hidden`` SiLU units
-    (smooth, so that the divergence has the second derivatives maximum likelihood needs). The
-    time enters as t, sin(k pi t) and cos(k pi t) for k = 1..``frequencies`` (Fourier features:
-    they let v change quickly in t, which flow matching needs near the data). The output layer
-    starts at zero: a fresh velocity is v = 0 and its flow the identity."""
-
-    def __init__(self, dim, hidden=64, layers=3, frequencies=4):
-        super().__init__()
-        self.dim = check_positive_int(dim, "dim")
-        check_positive_int(hidden, "hidden")
-        if isinstance(frequencies, bool) or not isinstance(frequencies, int) or frequencies < 0:
-            raise ValueError(f"frequencies must be an integer >= 0, got {frequencies!r}")
-        self.register_buffer("frequencies", torch.arange(1, frequencies + 1) * math.pi, persistent=False)
-        sizes = [dim + 1 + 2 * frequencies] + [hidden] * check_positive_int(layers, "layers")
-        modules = []
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-            modules += [nn.Linear(n_in, n_out), nn.SiLU()]
-        modules.append(nn.Linear(hidden, dim))
-        nn.init.zeros_(modules[-1].weight)
-        nn.init.zeros_(modules[-1].bias)
-        self.net = nn.Sequential(*modules)
-
-    def forward(self, x, t):
-        t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1, 1).expand(x.shape[0], 1)
-        angles = t * self.frequencies.to(x.dtype)
-        return self.net(torch.cat([x, t, angles.sin(), angles.cos()], -1))
 
 
 def velocity_and_divergence(velocity, x, t, noise=None, create_graph=False):

@@ -1,30 +1,15 @@
-"""Coupling layers (NICE, RealNVP): keep one part of the vector, transform the other part
-elementwise with parameters computed from the kept part. The Jacobian is triangular (after
-ordering kept coordinates first), so log|det J| is the sum of the log-scales, and both
-directions take one network pass."""
+"""Coupling layers (NICE, RealNVP, neural spline flows): keep one part of the vector and map
+each coordinate of the other part by an elementwise transformer whose parameters a conditioner
+network computes from the kept part. The Jacobian is triangular (kept coordinates first), so
+log|det J| is the sum of the transformer's log-derivatives, and both directions take one
+network pass."""
 
 import torch
-from torch import nn
 
 from .bijector import Bijector
-from .checks import check_positive, check_positive_int
-
-
-def mlp(inputs, hidden, outputs):
-    """A two-hidden-layer ReLU network whose last layer starts at zero (so the layer using it
-    starts as the identity)."""
-    net = nn.Sequential(
-        nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, outputs)
-    )
-    nn.init.zeros_(net[-1].weight)
-    nn.init.zeros_(net[-1].bias)
-    return net
-
-
-def soft_clamp(raw, bound):
-    """bound * tanh(raw / bound): about the identity near 0, never beyond +-bound. Used for
-    log-scales, so that one bad step cannot make a scale explode."""
-    return bound * torch.tanh(raw / bound)
+from .checks import check_positive_int
+from .nets import mlp
+from .transformers import AdditiveTransformer, AffineTransformer, SplineTransformer
 
 
 def coupling_mask(dim, mask):
@@ -52,15 +37,18 @@ def coupling_mask(dim, mask):
 
 
 class Coupling(Bijector):
-    """What every coupling layer shares: the mask, a conditioner MLP from the kept coordinates
-    to ``per_coordinate`` numbers for each changed coordinate, and the split and join of a
-    point into its kept and changed parts. Subclasses transform the changed part."""
+    """x_kept = z_kept, x_j = f(z_j; theta_j(z_kept)) for each changed coordinate j, with f the
+    elementwise ``transformer`` (nflesson.transformers) and theta from the conditioner, a
+    two-hidden-layer MLP of the kept coordinates; log|det J| = sum_j log f'(z_j). The inverse
+    runs the same conditioner on x_kept = z_kept and inverts each f. Starts as the identity
+    (the conditioner's last layer starts at zero)."""
 
-    def __init__(self, dim, mask, hidden, per_coordinate):
+    def __init__(self, dim, transformer, mask=None, hidden=64):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
         check_positive_int(hidden, "hidden")
         mask = coupling_mask(dim, mask)
+        self.transformer = transformer
         self.register_buffer("mask", mask)
         kept, changed = mask.nonzero().flatten(), (~mask).nonzero().flatten()
         self.register_buffer("kept", kept)
@@ -70,7 +58,11 @@ class Coupling(Bijector):
         # split and joined with slices, which cost less than gathers in both passes.
         n_kept = len(kept)
         self.block = "first" if mask[:n_kept].all() else "last" if mask[-n_kept:].all() else None
-        self.conditioner = mlp(len(kept), hidden, per_coordinate * len(changed))
+        self.conditioner = mlp(len(kept), hidden, transformer.params_per_dim * len(changed))
+
+    def transformer_parameters(self, kept):
+        """theta of the changed coordinates, (batch, params_per_dim, changed), from the kept part."""
+        return self.conditioner(kept).unflatten(-1, (self.transformer.params_per_dim, -1))
 
     def _split(self, z):
         """(kept, changed) parts of z."""
@@ -89,49 +81,43 @@ class Coupling(Bijector):
             return torch.cat([changed, kept], -1)
         return torch.cat([kept, changed], -1)[:, self.unshuffle]
 
+    def _transform(self, points, inverse):
+        kept, changed = self._split(points)
+        changed, log_derivative = self.transformer(changed, self.transformer_parameters(kept), inverse)
+        return self._join(kept, changed), log_derivative.sum(-1)
+
+    def _forward(self, z):
+        return self._transform(z, inverse=False)
+
+    def _inverse(self, x):
+        return self._transform(x, inverse=True)
+
+    def extra_repr(self):
+        return f"dim={self.dim}, mask={self.mask.int().tolist()}, {self.transformer!r}"
+
 
 class AffineCoupling(Coupling):
-    """x_kept = z_kept, x_changed = z_changed * exp(s(z_kept)) + t(z_kept);
-    log|det J| = sum(s). With ``additive=True`` s = 0 (NICE: volume preserving).
-
-    The log-scale is bounded, s = soft_clamp(raw, max_log_scale). The conditioner is a
-    two-hidden-layer MLP.
-    """
+    """x_kept = z_kept, x_changed = z_changed * exp(s(z_kept)) + t(z_kept); log|det J| = sum(s)
+    (RealNVP). With ``additive=True`` s = 0 (NICE: volume preserving). The log-scale is bounded,
+    s = soft_clamp(raw, max_log_scale)."""
 
     def __init__(self, dim=2, mask=None, hidden=64, additive=False, max_log_scale=3.0):
-        super().__init__(dim, mask, hidden, 1 if additive else 2)
-        self.additive = additive
-        self.max_log_scale = check_positive(max_log_scale, "max_log_scale")
+        transformer = AdditiveTransformer() if additive else AffineTransformer(max_log_scale)
+        super().__init__(dim, transformer, mask, hidden)
+        self.additive, self.max_log_scale = additive, max_log_scale
 
     def shift_and_log_scale(self, kept):
         """(t, s) for the changed coordinates, each (batch, changed), from the kept part
-        (batch, kept): the conditioner's outputs, with s = soft_clamp(raw, max_log_scale);
-        s is None for an additive layer. x_changed = z_changed * exp(s) + t."""
-        out = self.conditioner(kept)
-        if self.additive:
-            return out, None
-        shift, raw = out.chunk(2, dim=-1)
-        return shift, soft_clamp(raw, self.max_log_scale)
+        (batch, kept); s is None for an additive layer. x_changed = z_changed * exp(s) + t."""
+        return self.transformer.shift_and_log_scale(self.transformer_parameters(kept))
 
-    def _forward(self, z):
-        kept, changed = self._split(z)
-        shift, log_scale = self.shift_and_log_scale(kept)
-        if self.additive:
-            changed, log_det = changed + shift, z.new_zeros(z.shape[0])
-        else:
-            changed, log_det = changed * log_scale.exp() + shift, log_scale.sum(-1)
-        return self._join(kept, changed), log_det
 
-    def _inverse(self, x):
-        kept, changed = self._split(x)
-        shift, log_scale = self.shift_and_log_scale(kept)
-        changed = changed - shift
-        if self.additive:
-            log_det = x.new_zeros(x.shape[0])
-        else:
-            changed, log_det = changed * torch.exp(-log_scale), -log_scale.sum(-1)
-        return self._join(kept, changed), log_det
+class SplineCoupling(Coupling):
+    """A coupling layer whose transformer is a monotone rational-quadratic spline with ``bins``
+    bins on [-bound, bound] (Durkan et al., 2019): x_j = f(z_j; theta_j(z_kept)), 3 bins - 1
+    parameters per changed coordinate; log|det J| = sum_j log f'(z_j)."""
 
-    def extra_repr(self):
-        kind = "additive" if self.additive else "affine"
-        return f"dim={self.dim}, mask={self.mask.int().tolist()}, {kind}"
+    def __init__(self, dim=2, mask=None, hidden=64, bins=8, bound=5.0):
+        transformer = SplineTransformer(bins, bound)
+        super().__init__(dim, transformer, mask, hidden)
+        self.bins, self.bound = transformer.bins, transformer.bound

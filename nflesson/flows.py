@@ -3,15 +3,14 @@
 
 import torch
 
-from .autoregressive import MaskedAutoregressive
+from .autoregressive import MaskedAutoregressive, SplineAutoregressive
 from .bijector import Inverse
 from .checks import check_positive_int
-from .coupling import AffineCoupling, coupling_mask
+from .coupling import AffineCoupling, SplineCoupling, coupling_mask
 from .flow import Flow
 from .elementwise import ActNorm
 from .linear import Linear, LULinear
 from .planar_radial import Planar, Radial
-from .spline import SplineAutoregressive, SplineCoupling
 
 
 def linear(dim=2, layers=1):

@@ -20,10 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .autoregressive import MADE
 from .bijector import Bijector
 from .checks import check_positive, check_positive_int
-from .coupling import Coupling
 
 MIN_BIN = 1e-3  # the smallest bin width and height, as a share of the interval
 MIN_DERIVATIVE = 1e-3
@@ -104,9 +102,10 @@ class RationalQuadraticSpline(Bijector):
     coordinate j is mapped by the spline with parameters ``raw[j]`` (``bins`` bins on
     [-bound, bound], identity outside); log|det J| = sum_j log f_j'(z_j). Starts as the identity.
     Used alone, it reshapes each coordinate's marginal; inside ``SplineCoupling`` and
-    ``SplineAutoregressive`` a network computes the parameters instead."""
+    ``SplineAutoregressive`` (its transformer, nflesson.transformers.SplineTransformer) a network
+    computes the parameters instead."""
 
-    def __init__(self, dim=1, bins=8, bound=3.0):
+    def __init__(self, dim=1, bins=8, bound=5.0):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
         check_bins_and_bound(bins, bound)
@@ -119,70 +118,6 @@ class RationalQuadraticSpline(Bijector):
 
     def _inverse(self, x):
         z, log_derivative = rational_quadratic(x, self.raw.expand(len(x), -1, -1), self.bound, inverse=True)
-        return z, log_derivative.sum(-1)
-
-    def extra_repr(self):
-        return f"dim={self.dim}, bins={self.bins}, bound={self.bound}"
-
-
-class SplineCoupling(Coupling):
-    """A coupling layer whose transformer is a spline: x_kept = z_kept and, for each changed
-    coordinate j, x_j = f(z_j; raw_j(z_kept)), a monotone rational-quadratic spline whose
-    3 bins - 1 parameters the conditioner computes from the kept part (Durkan et al., 2019);
-    log|det J| = sum_j log f'(z_j). Both directions take one conditioner pass; the layer
-    starts as the identity (the conditioner's last layer starts at zero)."""
-
-    def __init__(self, dim=2, mask=None, hidden=64, bins=8, bound=5.0):
-        check_bins_and_bound(bins, bound)
-        super().__init__(dim, mask, hidden, parameter_count(bins))
-        self.bins, self.bound = bins, float(bound)
-
-    def spline_parameters(self, kept):
-        """The raw spline parameters of the changed coordinates, (batch, changed, 3 bins - 1)."""
-        return self.conditioner(kept).unflatten(-1, (-1, parameter_count(self.bins)))
-
-    def _transform(self, points, inverse):
-        kept, changed = self._split(points)
-        changed, log_derivative = rational_quadratic(changed, self.spline_parameters(kept), self.bound, inverse)
-        return self._join(kept, changed), log_derivative.sum(-1)
-
-    def _forward(self, z):
-        return self._transform(z, inverse=False)
-
-    def _inverse(self, x):
-        return self._transform(x, inverse=True)
-
-    def extra_repr(self):
-        return f"dim={self.dim}, mask={self.mask.int().tolist()}, bins={self.bins}, bound={self.bound}"
-
-
-class SplineAutoregressive(Bijector):
-    """An autoregressive layer whose transformer is a spline: x_i = f(z_i; raw_i(x_<i)), the
-    parameters of coordinate i computed by a MADE from the coordinates before i in ``order``
-    (as MaskedAutoregressive, with a spline in place of the affine map);
-    log|det J| = sum_i log f'(z_i). Scoring (``inverse``) takes one MADE pass, sampling
-    (``forward``) dim passes. Starts as the identity."""
-
-    def __init__(self, dim=2, hidden=64, bins=8, bound=5.0, order=None):
-        super().__init__()
-        self.dim = check_positive_int(dim, "dim")
-        check_bins_and_bound(bins, bound)
-        self.bins, self.bound = bins, float(bound)
-        self.made = MADE(dim, hidden, params_per_dim=parameter_count(bins), order=order)
-
-    def spline_parameters(self, x):
-        """The raw spline parameters of every coordinate, (batch, dim, 3 bins - 1), each from
-        the coordinates before it."""
-        return self.made(x).transpose(1, 2)
-
-    def _forward(self, z):
-        x = torch.zeros_like(z)
-        for _ in range(self.dim):  # after pass k the first k coordinates (in order) are final
-            x, log_derivative = rational_quadratic(z, self.spline_parameters(x), self.bound)
-        return x, log_derivative.sum(-1)
-
-    def _inverse(self, x):
-        z, log_derivative = rational_quadratic(x, self.spline_parameters(x), self.bound, inverse=True)
         return z, log_derivative.sum(-1)
 
     def extra_repr(self):

@@ -58,7 +58,7 @@ def test_gradients_reach_every_parameter(name):
         for pname, p in module.named_parameters(recurse=False):
             grad = p.grad
             assert grad is not None, f"no gradient reaches {module_name}.{pname}"
-            if isinstance(module, nf.autoregressive.MaskedLinear) and pname == "weight":
+            if isinstance(module, nf.nets.MaskedLinear) and pname == "weight":
                 assert (grad[module.mask == 0] == 0).all(), "a masked weight gets a gradient"
                 grad = grad[module.mask == 1]  # empty for the first layer of a 1D MADE
                 if grad.numel() == 0:
