@@ -17,7 +17,6 @@ from torchdiffeq import odeint
 from .bijector import Bijector
 from .checks import check_batch, check_positive, check_positive_int
 from .nets import VelocityMLP
-from .threads import one_thread
 
 ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
 FIXED_METHODS = ("euler", "midpoint", "rk4")
@@ -73,8 +72,9 @@ class ContinuousFlow(Bijector):
 
     ``nfe`` is the number of evaluations of v (with its divergence, where the log-det is
     solved for) in the last solve. ``solver(...)`` changes the solver settings for a ``with``
-    block, ``set_solver(...)`` for good. Solves on the CPU run on one thread
-    (``nflesson.threads.one_thread``), as training does. Score without gradients under
+    block, ``set_solver(...)`` for good. A solve uses the threads torch is set to; on a busy CPU,
+    one (``torch.set_num_threads(1)``, as the lessons do, or ``with nflesson.threads.one_thread():``,
+    as training does) can be many times faster for a small velocity. Score without gradients under
     ``torch.no_grad()`` (``nf.gap``, ``Flow.sample`` and the plots do): with gradients on, every
     step of the solve is kept for backpropagation, which for 20,000 points takes gigabytes."""
 
@@ -172,8 +172,7 @@ class ContinuousFlow(Bijector):
         options = None
         if self.method in FIXED_METHODS:
             options = {"grid_constructor": self._grid}
-        with one_thread() if x.device.type == "cpu" else contextlib.nullcontext():
-            out = odeint(rhs, state, times, rtol=self.rtol, atol=self.atol, method=self.method, options=options)
+        out = odeint(rhs, state, times, rtol=self.rtol, atol=self.atol, method=self.method, options=options)
         return (out[0], out[1]) if log_det else (out, None)
 
     def _grid(self, func, y0, times):

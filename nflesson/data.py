@@ -23,6 +23,7 @@ import functools
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .checks import check_batch, check_positive_int
@@ -57,27 +58,11 @@ def _mixture_log_prob(x, means, stds, log_weights):
     return torch.cat(parts).to(x.dtype)
 
 
-def _legendre(n, x):
-    """P_n(x) and P_{n-1}(x), by the three-term recurrence j P_j = (2j - 1) x P_{j-1} - (j - 1) P_{j-2}."""
-    p_prev, p = torch.ones_like(x), x
-    for j in range(2, n + 1):
-        p_prev, p = p, ((2 * j - 1) * x * p - (j - 1) * p_prev) / j
-    return p, p_prev
-
-
-def _gauss_legendre(n):
-    """Nodes and weights (float64) of the n-point Gauss-Legendre rule on [-1, 1].
-
-    Newton's method on P_n from the guesses cos(pi (k - 1/4) / (n + 1/2)), which are so close that
-    a few steps reach machine precision; O(n^2), unlike an eigenvalue solver.
-    """
-    x = torch.cos(math.pi * (torch.arange(1, n + 1, dtype=torch.float64) - 0.25) / (n + 0.5))
-    for _ in range(5):
-        p, p_prev = _legendre(n, x)
-        x = x - p * (x**2 - 1) / (n * (x * p - p_prev))
-    p, p_prev = _legendre(n, x)
-    slope = n * (x * p - p_prev) / (x**2 - 1)
-    return x, 2 / ((1 - x**2) * slope**2)
+def gauss_legendre(n):
+    """Nodes (from 1 down to -1) and weights, float64 tensors, of the n-point Gauss-Legendre rule on
+    [-1, 1], exact for polynomials of degree up to 2n - 1 (numpy's leggauss)."""
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    return torch.from_numpy(nodes[::-1].copy()), torch.from_numpy(weights[::-1].copy())
 
 
 class Target:
@@ -239,7 +224,7 @@ class TwoArms(Target):
     def __init__(self, nodes=None):
         self.nodes = type(self).nodes if nodes is None else check_positive_int(nodes, "nodes")
         super().__init__(self.name, 2, self.bounds, self.entropy_value)
-        xi, w = _gauss_legendre(self.nodes)
+        xi, w = gauss_legendre(self.nodes)
         t, w = (xi + 1) / 2, w / 2
         c = self.curve(t)
         self.centres = torch.cat([c, -c])

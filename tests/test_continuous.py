@@ -17,8 +17,8 @@ TIGHT = dict(rtol=1e-8, atol=1e-8)
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """Differentiate through the solves on one thread too (ContinuousFlow solves on one; the
-    backward passes of the Jacobian tests would otherwise run on all)."""
+    """Solve and differentiate on one thread, as the lessons and training do (many tiny
+    operations: two threads of a busy 2-core machine would wait for each other)."""
     with nf.threads.one_thread():
         yield
 
@@ -249,3 +249,12 @@ def test_failed_solver_change_leaves_the_settings_alone():
         flow.set_solver(method="dopri5", steps=3)
     assert (flow.method, flow.steps) == ("rk4", 7)
     assert flow.set_solver(method="dopri5") is flow and flow.steps is None
+
+
+def test_a_solve_leaves_the_thread_count_to_the_caller():
+    flow = nf.ContinuousFlow(2, method="rk4", steps=2)
+    threads = torch.get_num_threads()
+    seen = []
+    flow.velocity.register_forward_hook(lambda *args: seen.append(torch.get_num_threads()))
+    flow(torch.zeros(3, 2))
+    assert set(seen) == {threads} and torch.get_num_threads() == threads

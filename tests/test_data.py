@@ -131,11 +131,8 @@ def test_float32_matches_float64(name):
 
 @pytest.mark.parametrize("n", [1, 2, 7, 128])
 def test_gauss_legendre_rule(n):
-    x, w = data._gauss_legendre(n)
-    order = torch.argsort(x)
-    x_ref, w_ref = np.polynomial.legendre.leggauss(n)
-    np.testing.assert_allclose(x[order].numpy(), x_ref, atol=1e-14)
-    np.testing.assert_allclose(w[order].numpy(), w_ref, rtol=1e-10)
+    x, w = data.gauss_legendre(n)
+    assert x.dtype == w.dtype == torch.float64 and (x.diff() < 0).all() and (w > 0).all()
     # exact for polynomials of degree 2n - 1: the integral of x^k over [-1, 1] is 2 / (k + 1) for even k
     for k in range(2 * n):
         assert (w * x**k).sum().item() == pytest.approx(2 / (k + 1) if k % 2 == 0 else 0.0, abs=1e-13)

@@ -143,7 +143,7 @@ def toy_flow():
 def test_dequantization_bounds_the_discrete_log_likelihood_from_below():
     """log P(x) = log of the integral of q over [x, x + 1) >= E_u log q(x + u), both by quadrature."""
     flow = toy_flow()
-    nodes, weights = nf.data._gauss_legendre(64)
+    nodes, weights = nf.data.gauss_legendre(64)
 
     def log_q_on(lo, hi):
         """log q at the 64 nodes of each interval [lo, hi), and the weights of the rule there."""
