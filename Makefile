@@ -1,7 +1,9 @@
 # Two commands for learners: `make lab` (open the course) and `make test` (run every test).
 # Both create .venv on first use; later runs reinstall only when pyproject.toml changed.
-# `make lab` installs the course (torch, nflesson, JupyterLab); the other targets add the tools of
-# the tests, the benchmarks and the website (the dev, bench and book extras).
+# `make lab` installs the course (torch, nflesson and its course extra: JupyterLab, jupytext,
+# ipywidgets); the other targets add the tools of the tests, the benchmarks and the website (the
+# dev, bench and book extras). Course tooling (building the lessons, the student edition) is
+# tools/course.py, outside the package.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,11 +19,11 @@ TORCH_PIP_FLAGS ?=
 $(COURSE): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH_PIP_FLAGS) "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ".[course]"
 	touch $@
 
 $(STAMP): $(COURSE)
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench,book]"
+	$(BIN)/python -m pip install --quiet -e ".[course,dev,bench,book]"
 	touch $@
 
 lab: $(COURSE)
@@ -32,7 +34,7 @@ test: $(STAMP)
 
 # Re-execute every lesson into its paired .ipynb (after editing a lessons/NN_name.py).
 lessons: $(STAMP)
-	$(BIN)/python -m nflesson.course build
+	$(BIN)/python tools/course.py build
 
 # Time every lesson (and its peak memory), then race nflesson's flows against zuko's;
 # writes benchmarks/lessons.md and benchmarks/compare.md (about 1 hour on 2 cores).
@@ -42,7 +44,7 @@ bench: $(STAMP)
 
 # The student edition: solutions removed, outputs cleared, in student/ (git-ignored).
 student: $(STAMP)
-	$(BIN)/python -m nflesson.course student
+	$(BIN)/python tools/course.py student
 
 # The course as a website, from the lessons' stored outputs (nothing is executed or downloaded),
 # in book/_build/html (git-ignored). REPO=owner/name and HUB=https://your.hub set the launch
@@ -58,7 +60,7 @@ TORCH_OLDEST ?= $(TORCH)
 test-oldest:
 	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install --quiet $(TORCH_PIP_FLAGS) "$(TORCH_OLDEST)"
-	$(OLDEST)/bin/python -m pip install --quiet -e . $$($(PYTHON) tests/lowest_requirements.py) pytest nbval hypothesis pyyaml
+	$(OLDEST)/bin/python -m pip install --quiet -e ".[course]" $$($(PYTHON) tests/lowest_requirements.py) pytest nbval hypothesis pyyaml
 	$(OLDEST)/bin/python -m pip list
 	$(OLDEST)/bin/python -m pytest -o addopts="" -p no:cacheprovider -m "not browser and not slow" \
 	  --ignore=tests/test_course.py --ignore=tests/test_benchmarks.py tests \

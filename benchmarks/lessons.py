@@ -16,7 +16,8 @@ import sys
 import torch
 from publish import publish
 
-from nflesson.course import execute, lesson_sources
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # tools/, outside the package
+from tools.course import execute, lesson_sources  # noqa: E402
 
 PEAK_MEMORY = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"  # KiB on Linux
 

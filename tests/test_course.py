@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from nflesson import course
+from tools import course
 
 LESSON = '''# %% [markdown]
 # # A tiny lesson

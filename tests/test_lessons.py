@@ -10,7 +10,7 @@ import jupytext
 import pytest
 
 from nflesson import exercises
-from nflesson.course import lesson_sources
+from tools.course import lesson_sources
 
 LESSONS = lesson_sources()
 NAMES = [p.stem for p in LESSONS]
@@ -27,9 +27,9 @@ def cells(notebook):
 @pytest.mark.parametrize("source", LESSONS, ids=NAMES)
 def test_pair_is_in_sync(source):
     paired = source.with_suffix(".ipynb")
-    assert paired.exists(), f"{source.name} has no paired notebook: python -m nflesson.course build {source}"
+    assert paired.exists(), f"{source.name} has no paired notebook: python tools/course.py build {source}"
     assert cells(jupytext.read(source)) == cells(jupytext.read(paired)), (
-        f"{source.name} and its .ipynb differ: rebuild with python -m nflesson.course build {source}"
+        f"{source.name} and its .ipynb differ: rebuild with python tools/course.py build {source}"
     )
 
 

@@ -1,5 +1,6 @@
 """The set-up files agree with each other: environment.yml (Binder) lists the runtime
-dependencies of pyproject.toml with the same bounds, and CI calls the README's command."""
+dependencies of pyproject.toml and its course extra with the same bounds, and CI calls the
+README's command."""
 
 import pathlib
 import re
@@ -19,7 +20,7 @@ def split(requirement):
 
 def test_environment_yml_lists_the_runtime_dependencies_of_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pypi = dict(split(r) for r in project["dependencies"])
+    pypi = dict(split(r) for r in project["dependencies"] + project["optional-dependencies"]["course"])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = dict(split(d) for d in env["dependencies"] if isinstance(d, str) and d not in ("pip",))
     python = conda.pop("python")
@@ -72,7 +73,7 @@ def test_colab_and_hub_links_open_existing_lessons():
 def test_make_test_installs_what_the_book_test_needs_and_pages_build_with_make_book():
     makefile = (ROOT / "Makefile").read_text()
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert "book" in extras and '-e ".[dev,bench,book]"' in makefile
+    assert "book" in extras and '-e ".[course,dev,bench,book]"' in makefile
     workflow = (ROOT / ".github" / "workflows" / "book.yml").read_text()
     assert "make book" in workflow and "book/_build/html" in workflow
 
@@ -95,5 +96,5 @@ def test_make_lab_installs_the_course_and_make_test_adds_the_tools():
         return subprocess.run(["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
     lab, test = recipe("lab"), recipe("test")
-    assert "torch==2.13.0" in lab and "pip install --quiet -e .\n" in lab and "[dev" not in lab
-    assert '-e ".[dev,bench,book]"' in test and "pytest" in test
+    assert "torch==2.13.0" in lab and '-e ".[course]"' in lab and "[dev" not in lab
+    assert '-e ".[course,dev,bench,book]"' in test and "pytest" in test

@@ -1,12 +1,12 @@
-"""Course tooling: execute the lessons into their paired notebooks, keeping the stored
+"""Course tooling (not part of the nflesson package; it needs the course extra): execute the lessons into their paired notebooks, keeping the stored
 notebooks clean: no widget state (which stops GitHub from rendering them) and no widget views
 (which a notebook opened before it runs shows as "Error displaying widget"), only the pictures
 and text lines the widgets carry with them.
 
-``python -m nflesson.course build [lessons/NN_name.py ...]`` re-creates each .ipynb from its
+``python tools/course.py build [lessons/NN_name.py ...]`` (``make lessons``) re-creates each .ipynb from its
 .py source and executes it in the lessons folder, then copies the animations the README shows
 from lessons/ (where the lessons write them, next to themselves) into images/;
-``python -m nflesson.course student`` writes the student edition (outputs cleared) to student/.
+``python tools/course.py student`` (``make student``) writes the student edition (outputs cleared) to student/.
 """
 
 import pathlib
@@ -94,8 +94,8 @@ def student_edition(destination, sources=None):
     return written
 
 
-USAGE = """usage: python -m nflesson.course build [lessons/NN_name.py ...]
-       python -m nflesson.course student [DESTINATION]   (default: student/)"""
+USAGE = """usage: python tools/course.py build [lessons/NN_name.py ...]
+       python tools/course.py student [DESTINATION]   (default: student/)"""
 
 
 def main(argv):
