@@ -11,7 +11,6 @@ import contextlib
 import math
 
 import torch
-from torch import nn
 from torchdiffeq import odeint
 
 from .bijector import Bijector
