@@ -10,9 +10,14 @@ import contextlib
 import io
 import traceback
 
-import ipywidgets as widgets
 import torch
-from IPython.display import clear_output, display
+
+try:
+    import ipywidgets as widgets
+    from IPython.display import clear_output, display
+except ImportError as missing:  # the flow library installed without the course extra
+    raise ImportError("nflesson.widgets needs ipywidgets, part of the course extra: "
+                      "pip install 'nflesson[course]'") from missing
 
 from . import viz
 from .elementwise import Affine, Exp, Sigmoid

@@ -258,3 +258,11 @@ def test_a_solve_leaves_the_thread_count_to_the_caller():
     flow.velocity.register_forward_hook(lambda *args: seen.append(torch.get_num_threads()))
     flow(torch.zeros(3, 2))
     assert set(seen) == {threads} and torch.get_num_threads() == threads
+
+
+def test_fixed_steps_per_unit_of_time_hold_for_float32_times():
+    """steps=20 over 21 float32 times 0.05 apart is one RK4 step per gap (4 evaluations each),
+    not two: a gap rounded a hair above 0.05 does not take an extra step."""
+    flow = nf.ContinuousFlow(2, method="rk4", steps=20)
+    flow.trajectory(torch.zeros(3, 2), torch.linspace(0, 1, 21))
+    assert flow.nfe == 80

@@ -76,7 +76,9 @@ def test_student_edition_removes_every_solution_and_runs_alone(tmp_path):
                     assert line.strip() not in text.replace("\\n", "\n"), f"{path.name} leaks: {line}"
         notebook = nbformat.read(path, as_version=4)
         assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code")
-        assert sum(c.source.startswith("answer = ...") for c in notebook.cells) == len(questions)
+        answer_cells = [c for c in notebook.cells if c.cell_type == "code" and c.source.strip()
+                        and c.source.strip().splitlines()[-1].startswith("answer = ...")]
+        assert len(answer_cells) == len(questions)
         assert "collapsed" not in text, "the edition's text speaks of collapsed solution cells"
         NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(alone)}}).execute()
         checks = [o for c in notebook.cells if "check(answer)" in c.source for o in c.outputs]
