@@ -6,8 +6,9 @@
 
 import importlib
 
-from . import continuous, data, dequantization, flows, nets, threads, train, transformers
-from .train import History, fit, fit_flow_matching, fit_reverse_kl
+from . import continuous, data, dequantization, flows, history, nets, threads, train, transformers
+from .history import History
+from .train import TrainingError, fit, fit_flow_matching, fit_reverse_kl
 from .autoregressive import Autoregressive, MaskedAutoregressive, SplineAutoregressive
 from .bijector import Bijector, Inverse
 from .continuous import ContinuousFlow, flow_matching_loss
@@ -27,9 +28,9 @@ __all__ = [
     "ContinuousFlow", "Coupling", "Exp", "Flow", "Inverse", "Linear", "LogitPixels", "LULinear", "MADE",
     "MaskedAutoregressive", "Permute", "Planar", "Radial", "RationalQuadraticSpline", "Sigmoid",
     "SplineAutoregressive", "SplineCoupling", "SplineTransformer", "VelocityMLP",
-    "Gap", "History", "bits_per_dim", "continuous", "data", "dequantization", "dequantize",
+    "Gap", "History", "TrainingError", "bits_per_dim", "continuous", "data", "dequantization", "dequantize",
     "dequantized_log_likelihood", "fit", "fit_flow_matching", "fit_reverse_kl", "flow_matching_loss", "flows", "gap",
-    "nets", "reverse_gap", "threads", "train", "transformers", "viz", "widgets",
+    "history", "nets", "reverse_gap", "threads", "train", "transformers", "viz", "widgets",
 ]
 
 _ON_FIRST_USE = {"viz", "widgets"}

@@ -99,6 +99,16 @@ class Planar(Bijector):
             layer.b.fill_(b)
         return layer
 
+    @staticmethod
+    def nearest_invertible(w, u_hat, floor=-0.99):
+        """(u_hat, moved): u_hat moved along w to w.u_hat = ``floor`` where w.u_hat < floor
+        (the layer is invertible only for w.u_hat > -1; ``floor`` > -1 keeps a margin), else
+        unchanged (also for w = 0). For sliders that must always show an invertible layer."""
+        w, u_hat = torch.as_tensor(w), torch.as_tensor(u_hat)
+        if float(w @ w) > 0 and float(w @ u_hat) < floor:
+            return u_hat + (floor - w @ u_hat) * w / (w @ w), True
+        return u_hat, False
+
     def u_hat(self):
         """The constrained u with w.u_hat >= -1."""
         wu = self.w @ self.u

@@ -281,8 +281,8 @@ class SnapshotFigure(_BlittedFigure):
         if one_d:
             lo, hi = history.bounds[0]
             self.bins = np.linspace(lo, hi, 61)
-            if history.data is not None:
-                ax_samples.hist(history.data[:, 0].numpy(), bins=self.bins, density=True, color=TARGET_COLOR,
+            if history.target_samples is not None:
+                ax_samples.hist(history.target_samples[:, 0].numpy(), bins=self.bins, density=True, color=TARGET_COLOR,
                                 alpha=0.35, label="data")
             (self.density_line,) = ax_samples.plot(history.grid[0], first.log_density.exp(), color=MODEL_COLOR,
                                                    lw=2, label="model")
@@ -292,8 +292,8 @@ class SnapshotFigure(_BlittedFigure):
                                        color=MODEL_COLOR, alpha=0.6)
             ax_density.set(xlim=(lo, hi), ylim=(0, 1.3 * self._max_1d_density()), title="model samples")
         else:
-            if history.data is not None:
-                plot_samples(history.data, ax_samples, color=TARGET_COLOR, label="target", alpha=0.35)
+            if history.target_samples is not None:
+                plot_samples(history.target_samples, ax_samples, color=TARGET_COLOR, label="target", alpha=0.35)
             self.scatter = ax_samples.scatter(first.samples[:, 0], first.samples[:, 1], s=3, alpha=0.6,
                                               color=MODEL_COLOR, label="model", linewidths=0)
             ax_samples.set(xlim=history.bounds[0], ylim=history.bounds[1], title="samples")
@@ -319,8 +319,8 @@ class SnapshotFigure(_BlittedFigure):
 
     def _max_1d_density(self):
         peaks = [s.log_density.exp().max().item() for s in self.history.snapshots]
-        if self.history.data is not None:
-            counts, _ = np.histogram(self.history.data[:, 0].numpy(), bins=self.bins, density=True)
+        if self.history.target_samples is not None:
+            counts, _ = np.histogram(self.history.target_samples[:, 0].numpy(), bins=self.bins, density=True)
             peaks.append(counts.max())
         return max(peaks)
 

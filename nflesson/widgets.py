@@ -246,11 +246,9 @@ def explore_planar():
     where the layer acts most; u is the direction it pushes."""
 
     def draw(fig, w1, w2, u1, u2, b):
-        w, u_hat = torch.tensor([w1, w2]), torch.tensor([u1, u2])
-        adjusted = ""
-        if float(w @ w) > 0 and float(w @ u_hat) < -0.99:  # not invertible: move u_hat along w to w.u_hat = -0.99
-            u_hat = u_hat + (-0.99 - w @ u_hat) * w / (w @ w)
-            adjusted = "  (u moved so that w.u >= -1)"
+        w = torch.tensor([w1, w2])
+        u_hat, moved = Planar.nearest_invertible(w, torch.tensor([u1, u2]))
+        adjusted = "  (u moved so that w.u >= -1)" if moved else ""
         layer = Planar.with_parameters(w, u_hat, b)
         density_ax, grid_ax = draw_layer(fig, layer, title=f"w.u = {float(w @ u_hat):.2f}{adjusted}")
         if w1 or w2:  # the line w.z + b = 0

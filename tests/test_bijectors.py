@@ -409,3 +409,14 @@ def test_radial_with_parameters_has_exactly_those_effective_parameters():
 def test_with_parameters_refuses_what_is_not_invertible(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_planar_nearest_invertible_moves_u_hat_along_w_only_when_needed():
+    w = torch.tensor([1.0, -1.0])
+    u_hat, moved = nf.Planar.nearest_invertible(w, torch.tensor([-2.0, 1.0]))
+    assert moved and float(w @ u_hat) == pytest.approx(-0.99)
+    assert torch.allclose(u_hat - torch.tensor([-2.0, 1.0]), (u_hat - torch.tensor([-2.0, 1.0]))[0] * w)  # along w
+    nf.Planar.with_parameters(w, u_hat)  # invertible: accepted
+    for w, u_hat in ((w, torch.tensor([0.5, 0.0])), (torch.zeros(2), torch.tensor([-5.0, 3.0]))):
+        same, moved = nf.Planar.nearest_invertible(w, u_hat)
+        assert not moved and torch.equal(same, u_hat)

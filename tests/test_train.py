@@ -37,7 +37,7 @@ def test_history_records_losses_snapshots_and_grid():
                      grid_size=12, n_samples=50)
     assert len(history.losses) == 20 and history.objective == "maximum likelihood"
     assert [s.step for s in history.snapshots] == [0, 5, 10, 15, 20]
-    assert history.snapshots[0].samples.shape == (50, 2) and history.data.shape == (50, 2)
+    assert history.snapshots[0].samples.shape == (50, 2) and history.target_samples.shape == (50, 2)
     assert history.snapshots[0].log_density.shape == (12, 12)
     assert history.bounds == nf.data.get("moons").bounds
     assert not torch.equal(history.snapshots[0].state["layers.1.conditioner.4.weight"],
@@ -65,7 +65,7 @@ def test_training_repeats_exactly_with_the_same_seed():
 def test_tensor_data_with_a_batch_larger_than_the_data_uses_it_all():
     data = torch.randn(30, 2) * 2 + 1
     history = nf.fit(nf.flows.linear(2), data, steps=3, batch_size=100, progress=False)
-    assert history.data.shape == (30, 2)
+    assert history.target_samples.shape == (30, 2)
     lo, hi = history.bounds[0]
     assert lo < data[:, 0].min().item() and hi > data[:, 0].max().item()
 
@@ -88,7 +88,7 @@ def test_transform_gives_every_minibatch_fresh_noise_and_repeats_with_the_seed()
     noises = [y - x for x, y in seen]
     assert not torch.equal(noises[0], noises[1])
     assert losses == losses_again and all(torch.equal(a[1], b[1]) for a, b in zip(seen, seen_again))
-    assert torch.equal(history.data, data)  # the reference points are not transformed
+    assert torch.equal(history.target_samples, data)  # the reference points are not transformed
 
 
 def test_fit_above_two_dimensions_keeps_samples_but_no_density_grid():
@@ -111,7 +111,7 @@ def test_reverse_kl_fits_an_energy_and_bounds_the_kl():
     flow = nf.flows.iaf(2, layers=4, hidden=32)
     history = nf.fit_reverse_kl(flow, energy, steps=400, batch_size=256, lr=3e-3, progress=False, grid_size=10)
     kl = history.snapshots[-1].loss + energy.log_normalizer()
-    assert history.objective == "reverse KL" and history.data.shape == (1000, 2)
+    assert history.objective == "reverse KL" and history.target_samples.shape == (1000, 2)
     assert 0 < kl + 0.05 and kl < 0.3, kl
     assert history.losses[-1] < history.losses[0]
 
@@ -124,7 +124,7 @@ def test_reverse_kl_with_a_plain_callable_needs_bounds():
         nf.fit_reverse_kl(nf.flows.linear(2), log_density, steps=2, progress=False)
     flow = nf.flows.linear(2)
     history = nf.fit_reverse_kl(flow, log_density, steps=300, lr=0.05, progress=False, bounds=((-3, 5), (-3, 5)))
-    assert history.data is None
+    assert history.target_samples is None
     assert torch.allclose(flow.layers[0].bias, torch.ones(2), atol=0.1)
     assert history.snapshots[-1].loss == pytest.approx(-math.log(2 * math.pi), abs=0.05)
 
@@ -182,21 +182,30 @@ def test_adam_is_fused_where_torch_has_the_kernel_and_plain_where_it_refuses_it(
 
 
 def test_the_training_loops_share_their_settings_and_check_them_in_one_place():
-    import inspect
-
     from nflesson.train import TrainingSettings
 
-    shared = {f.name: f.default for f in dataclasses.fields(TrainingSettings)}
-    for loop in (nf.fit, nf.fit_reverse_kl, nf.fit_flow_matching):
-        parameters = inspect.signature(loop).parameters
-        assert set(shared) <= set(parameters), loop.__name__
-        if loop is not nf.fit_flow_matching:  # flow matching has defaults of its own (cheap steps)
-            assert {name: parameters[name].default for name in shared} == shared
+    names = [f.name for f in dataclasses.fields(TrainingSettings)]
+    moons = nf.data.get("moons")
+    for loop, target in ((nf.fit, moons), (nf.fit_reverse_kl, nf.data.get("u1")), (nf.fit_flow_matching, moons)):
+        flow = nf.Flow([nf.ContinuousFlow(2)]) if loop is nf.fit_flow_matching else nf.flows.linear(2)
+        with pytest.raises(TypeError, match=rf"{loop.__name__}\(\) got unknown settings \['stepz'\]; its settings are"):
+            loop(flow, target, stepz=10)
+        history = loop(flow, target, steps=4, batch_size=8, snapshot_every=2, progress=False, grid_size=5,
+                       n_samples=7, seed=1)
+        assert len(history.losses) == 4 and [s.step for s in history.snapshots] == [0, 2, 4]
+        assert history.snapshots[0].samples.shape == (7, 2) and history.snapshots[0].log_density.shape == (5, 5)
     assert TrainingSettings(steps=100).every == 2 and TrainingSettings(steps=10, snapshot_every=3).every == 3
+    assert TrainingSettings.of("fit_flow_matching", {"steps": 100}, frames=25).every == 4
     for bad in (dict(steps=0), dict(batch_size=2.5), dict(lr=-1), dict(snapshot_every=0), dict(grid_size=0),
-                dict(n_samples=0)):
+                dict(n_samples=0), dict(frames=0)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             TrainingSettings(**bad)
+
+
+def test_reverse_kl_above_2d_needs_no_plotting_bounds():
+    flow = nf.flows.linear(3)
+    history = nf.fit_reverse_kl(flow, lambda x: -0.5 * x.square().sum(-1), steps=3, progress=False)
+    assert history.grid is None and len(history.losses) == 3
 
 
 def small_continuous_flow():
@@ -211,7 +220,7 @@ def test_flow_matching_records_a_history_the_players_can_show(tmp_path):
     assert history.objective == "flow matching" and len(history.losses) == 50
     assert [s.step for s in history.snapshots] == [0, 2, 4] + list(range(6, 50, 2)) + [50]  # 25 frames and the last
     assert history.snapshots[0].samples.shape == (40, 2) and history.snapshots[-1].log_density.shape == (9, 9)
-    assert history.bounds == nf.data.get("moons").bounds and history.data.shape == (40, 2)
+    assert history.bounds == nf.data.get("moons").bounds and history.target_samples.shape == (40, 2)
     ode = flow.layers[0]
     assert (ode.method, ode.steps) == ("rk4", 10)  # the snapshots' solver was for the snapshots only
     xs, ys = history.grid

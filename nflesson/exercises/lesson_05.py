@@ -74,10 +74,8 @@ def _l05_parameters(answer):
         first + hidden * 2 * changed + 2 * changed: "that is a one-hidden-layer conditioner (like the one "
         "built by hand in section 2); nflesson's has two hidden layers",
     }
-    for count, message in wrong.items():
-        if near(value, count):
-            return message
-    return check_number(value, first + middle + hidden * 2 * changed + 2 * changed, 0.5, "the number of parameters")
+    return known_mistake(value, wrong) or check_number(value, first + middle + hidden * 2 * changed + 2 * changed, 0.5,
+                                                       "the number of parameters")
 
 
 QUESTIONS = {
