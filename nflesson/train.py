@@ -14,7 +14,7 @@ from .bijector import Bijector
 from .checks import check_batch, check_positive, check_positive_int
 from .continuous import ContinuousFlow, flow_matching_loss
 from .flow import Flow
-from .history import History, Snapshot, SnapshotRecorder  # noqa: F401 (History and Snapshot: nflesson.train's API)
+from .history import SnapshotRecorder
 from .threads import one_thread as _one_thread  # training runs on one CPU thread
 
 

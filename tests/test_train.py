@@ -1,7 +1,6 @@
 """Training: maximum likelihood and reverse KL converge where the answer is known, histories
 record what they promise, runs repeat exactly, and failures speak."""
 
-import dataclasses
 import math
 
 import pytest
@@ -184,7 +183,6 @@ def test_adam_is_fused_where_torch_has_the_kernel_and_plain_where_it_refuses_it(
 def test_the_training_loops_share_their_settings_and_check_them_in_one_place():
     from nflesson.train import TrainingSettings
 
-    names = [f.name for f in dataclasses.fields(TrainingSettings)]
     moons = nf.data.get("moons")
     for loop, target in ((nf.fit, moons), (nf.fit_reverse_kl, nf.data.get("u1")), (nf.fit_flow_matching, moons)):
         flow = nf.Flow([nf.ContinuousFlow(2)]) if loop is nf.fit_flow_matching else nf.flows.linear(2)
