@@ -98,3 +98,9 @@ def test_make_lab_installs_the_course_and_make_test_adds_the_tools():
     lab, test = recipe("lab"), recipe("test")
     assert "torch==2.13.0" in lab and '-e ".[course]"' in lab and "[dev" not in lab
     assert '-e ".[course,dev,bench,book]"' in test and "pytest" in test
+
+
+def test_the_readme_and_pyproject_name_the_same_lowest_python():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lowest = project["requires-python"].removeprefix(">=")
+    assert f"You need Python {lowest} or newer" in (ROOT / "README.md").read_text()
