@@ -38,8 +38,8 @@ class Exercise:
 
     def check(self, answer):
         if answer is Ellipsis:
-            return Feedback(False, "no answer yet: replace the `...` in the cell above with your answer, run "
-                                   "it, then run this check again.", answered=False)
+            return Feedback(False, "replace the `...` in the answer cell above with your answer, run it, then "
+                                   "run this check again.", answered=False)
         try:
             problem = self.checker(answer)
         except Exception as exc:  # noqa: BLE001 (a malformed answer is feedback, not a crash)
