@@ -203,7 +203,7 @@ class TimeStages:
 
     end = 1
 
-    def __init__(self, ode, time_steps=16, solver=None):
+    def __init__(self, ode, time_steps, solver=None):
         self.ode, self.count = ode, check_positive_int(time_steps, "time_steps")
         self.times = torch.linspace(0.0, 1.0, time_steps + 1, dtype=torch.float64)
         self.settings = dict(solver or {})
