@@ -151,6 +151,12 @@ class ContinuousFlow(Bijector):
         out = self._solve(points, times, log_det)
         return out if log_det else out[0]
 
+    def stages(self, time_steps=16, solver=None):
+        """The stages along the ODE time, for plots (``TimeStages``, see ``Flow.stages``):
+        stage k is the solution at time k / K (K = ``time_steps``), solved with the settings
+        ``solver`` (as in ``solver(...)``; None: the flow's own)."""
+        return TimeStages(self, time_steps, solver)
+
     def _solve(self, x, times, log_det):
         """Solve from times[0] through the other times; returns (points at every time, log-dets
         from times[0] to every time, or None without log_det)."""
@@ -188,6 +194,45 @@ class ContinuousFlow(Bijector):
         solver = f"steps={self.steps}" if self.method in FIXED_METHODS else f"rtol={self.rtol:g}, atol={self.atol:g}"
         divergence = "exact" if self.exact else "hutchinson (an estimate)"
         return f"dim={self.dim}, method={self.method}, {solver}, divergence={divergence}"
+
+
+class TimeStages:
+    """The stages of a ContinuousFlow: stage k is the ODE's solution at time k / K (K =
+    ``count``), computed by the flow's solver with the ``solver`` settings, if given; the
+    stages run over the ODE time, from 0 to ``end`` = 1 (see ``Flow.stages``)."""
+
+    end = 1
+
+    def __init__(self, ode, time_steps, solver=None):
+        self.ode, self.count = ode, check_positive_int(time_steps, "time_steps")
+        self.times = torch.linspace(0.0, 1.0, time_steps + 1, dtype=torch.float64)
+        self.settings = dict(solver or {})
+        with ode.solver(**self.settings):  # bad settings fail here
+            pass
+
+    @torch.no_grad()
+    def points(self, x, inverse=False, log_det=False):
+        """[x(0), x(1/K), ..., x(1)] from x(0) = ``x`` (with ``inverse=True``: [x(1), x(1 - 1/K),
+        ..., x(0)] from x(1) = ``x``) and, with ``log_det``, the log|det| from the first time to
+        each, in one solve (``ContinuousFlow.trajectory``)."""
+        with self.ode.solver(**self.settings):
+            out = self.ode.trajectory(x, self.times.flip(0) if inverse else self.times, log_det)
+        return tuple(list(part) for part in out) if log_det else list(out)
+
+    @torch.no_grad()
+    def back_from(self, k, x):
+        """(x(0), log|det dx(0)/dx(k / K)|) for x(k / K) = ``x``: stage k carried back to time 0."""
+        if k == 0:
+            return x, x.new_zeros(x.shape[0])
+        with self.ode.solver(**self.settings):
+            back, log_det = self.ode.trajectory(x, self.times[[k, 0]], log_det=True)
+        return back[-1], log_det[-1]
+
+    def name(self, t):
+        """'the base', 'along the ODE' or 'the data: the ODE solved to t = 1'."""
+        if t <= 0:
+            return "the base"
+        return "the data: the ODE solved to t = 1" if t >= 1 else "along the ODE"
 
 
 def flow_matching_loss(velocity, x, z, t, sigma_min=0.0):

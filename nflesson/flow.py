@@ -4,12 +4,15 @@ log p(x) = log p_base(z) + sum_k log|det J_k^{-1}|, with z the image of x throug
 inverses of the layers, last layer first.
 """
 
+import math
+
 import torch
 from torch import distributions as D
 from torch import nn
 
 from .bijector import Bijector
 from .checks import check_batch, check_positive_int
+from .continuous import ContinuousFlow
 
 
 class Flow(Bijector):
@@ -77,21 +80,70 @@ class Flow(Bijector):
         x, log_det = self._forward(z)
         return x, self.base.log_prob(z) - log_det
 
-    @torch.no_grad()
     def trace(self, points, inverse=False):
         """The points after each layer: [z, b_1(z), b_2(b_1(z)), ...] (base -> data), or with
         ``inverse=True`` [x, b_K^{-1}(x), ...] (data -> base). For layer-by-layer plots."""
-        points = check_batch(points, self.dim)
-        layers = reversed(self.layers) if inverse else self.layers
-        out = [points]
-        for layer in layers:
-            points = (layer._inverse if inverse else layer._forward)(points)[0]
-            out.append(points)
-        return out
+        return LayerStages(self).points(points, inverse)
+
+    def stages(self, time_steps=16, solver=None):
+        """The stages along the map, for plots: one per layer (``LayerStages``), or, for a Flow
+        whose only layer is a ContinuousFlow, that flow's stages along its ODE time
+        (``ContinuousFlow.stages``, which ``time_steps`` and ``solver`` are for).
+
+        Every kind of stages has ``count`` (K: stage 0 is the input, stage K the output),
+        ``end`` (the time of stage K, stage k lying at time k * end / K), ``points(x,
+        inverse=False, log_det=False)`` (the list of the K + 1 stages' points and, with
+        ``log_det``, the list of the cumulative log|det| from the input to each),
+        ``back_from(k, x)`` ((points, log|det|) of the map from stage k back to the input) and
+        ``name(t)`` (what the map shows at time t)."""
+        ode = continuous_of(self)
+        return LayerStages(self) if ode is None else ode.stages(time_steps, solver)
 
     def as_distribution(self):
         """An equivalent torch.distributions.TransformedDistribution (log_prob, sample, rsample)."""
         return D.TransformedDistribution(self.base, [BijectorTransform(b) for b in self.layers])
+
+
+def continuous_of(flow):
+    """The ContinuousFlow that ``flow`` consists of (a Flow whose only layer is one), or None."""
+    if isinstance(flow, Flow) and len(flow.layers) == 1 and isinstance(flow.layers[0], ContinuousFlow):
+        return flow.layers[0]
+    return None
+
+
+class LayerStages:
+    """The stages of a Flow of layers: stage k is the output of layer k (k = 0..K), at layer
+    time k (see ``Flow.stages``)."""
+
+    def __init__(self, flow):
+        self.flow = flow
+        self.count = self.end = len(flow.layers)
+
+    @torch.no_grad()
+    def points(self, x, inverse=False, log_det=False):
+        """[x, b_1(x), b_2(b_1(x)), ...] (with ``inverse=True``: [x, b_K^{-1}(x), ...]) and,
+        with ``log_det``, [0, log|det J_1|, log|det J_1| + log|det J_2|, ...]."""
+        x = check_batch(x, self.flow.dim)
+        layers = reversed(self.flow.layers) if inverse else self.flow.layers
+        points, totals = [x], [x.new_zeros(x.shape[0])]
+        for layer in layers:
+            x, step = layer._inverse(x) if inverse else layer._forward(x)
+            points.append(x)
+            totals.append(totals[-1] + step)
+        return (points, totals) if log_det else points
+
+    @torch.no_grad()
+    def back_from(self, k, x):
+        """(b_1^{-1}(...b_k^{-1}(x)), its log|det|): stage k carried back to the input."""
+        return Flow(list(self.flow.layers[:k]), dim=self.flow.dim).inverse(x)
+
+    def name(self, t):
+        """'the base', 'layer k of K at work' or 'the data: all K layers applied'."""
+        if t <= 0:
+            return "the base"
+        if t >= self.end:
+            return f"the data: all {self.end} layers applied"
+        return f"layer {math.ceil(t)} of {self.end} at work"
 
 
 def _total(log_dets, points):

@@ -13,7 +13,7 @@ from tqdm.auto import trange
 from .bijector import Bijector
 from .checks import check_batch, check_positive, check_positive_int
 from .continuous import ContinuousFlow, flow_matching_loss
-from .flow import Flow
+from .flow import Flow, continuous_of
 from .history import SnapshotRecorder
 from .threads import one_thread as _one_thread  # training runs on one CPU thread
 
@@ -158,8 +158,8 @@ def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=Non
 
 def _flow_of(model):
     """(the Flow, its ContinuousFlow) for what fit_flow_matching was given."""
-    if isinstance(model, Flow) and len(model.layers) == 1 and isinstance(model.layers[0], ContinuousFlow):
-        return model, model.layers[0]
+    if isinstance(model, Flow) and continuous_of(model) is not None:
+        return model, continuous_of(model)
     if isinstance(model, ContinuousFlow):
         return Flow([model]), model
     is_velocity = isinstance(model, torch.nn.Module) and not isinstance(model, Bijector)

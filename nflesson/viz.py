@@ -13,8 +13,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from .checks import check_batch, check_positive_int
-from .continuous import ContinuousFlow
-from .flow import Flow
+from .flow import Flow, continuous_of
 
 TARGET_COLOR = "#4c72b0"
 MODEL_COLOR = "#dd8452"
@@ -268,42 +267,21 @@ class SnapshotFigure(_BlittedFigure):
     ``reference_label`` if given, else by the objective (``reference_line``: the target's
     entropy for maximum likelihood, -log Z for reverse KL; other objectives need a label). The
     loss axis holds the whole run from the first step, or says how many early steps lie above
-    it (``loss_limits``)."""
+    it (``loss_limits``). ``SnapshotFigure(history, ...)`` makes the figure of the history's
+    case: ``SnapshotFigure1D`` or ``SnapshotFigure2D``, which draw the first two panels."""
+
+    def __new__(cls, history, *args, **kwargs):
+        if cls is SnapshotFigure:
+            cls = SnapshotFigure1D if len(history.bounds) == 1 else SnapshotFigure2D
+        return super().__new__(cls)
 
     def __init__(self, history, reference=None, figsize=(10, 3.2), dpi=72, reference_label=None):
         reference = reference_line(reference, reference_label, history.objective)
         self.history = history
         self.fig = fig = agg_figure(figsize, dpi)
         self.axes = fig.subplots(1, 3)
-        first = history.snapshots[0]
-        one_d = len(history.bounds) == 1
-        ax_samples, ax_density, ax_loss = self.axes
-        if one_d:
-            lo, hi = history.bounds[0]
-            self.bins = np.linspace(lo, hi, 61)
-            if history.target_samples is not None:
-                ax_samples.hist(history.target_samples[:, 0].numpy(), bins=self.bins, density=True, color=TARGET_COLOR,
-                                alpha=0.35, label="data")
-            (self.density_line,) = ax_samples.plot(history.grid[0], first.log_density.exp(), color=MODEL_COLOR,
-                                                   lw=2, label="model")
-            ax_samples.set(xlim=(lo, hi), ylim=(0, 1.3 * self._max_1d_density()), title="density")
-            ax_samples.legend(fontsize=8, loc="upper right")
-            self.bars = ax_density.bar(self.bins[:-1], np.zeros(60), width=np.diff(self.bins), align="edge",
-                                       color=MODEL_COLOR, alpha=0.6)
-            ax_density.set(xlim=(lo, hi), ylim=(0, 1.3 * self._max_1d_density()), title="model samples")
-        else:
-            if history.target_samples is not None:
-                plot_samples(history.target_samples, ax_samples, color=TARGET_COLOR, label="target", alpha=0.35)
-            self.scatter = ax_samples.scatter(first.samples[:, 0], first.samples[:, 1], s=3, alpha=0.6,
-                                              color=MODEL_COLOR, label="model", linewidths=0)
-            ax_samples.set(xlim=history.bounds[0], ylim=history.bounds[1], title="samples")
-            ax_samples.legend(fontsize=8, loc="upper right", markerscale=3)
-            (x0, x1), (y0, y1) = history.bounds
-            # one colour scale for all frames: that of the trained model
-            self.image = ax_density.imshow(first.log_density.exp().numpy(), origin="lower", extent=(x0, x1, y0, y1),
-                                           cmap=DENSITY_CMAP, aspect="auto", interpolation="bilinear", vmin=0,
-                                           vmax=history.snapshots[-1].log_density.exp().max().item())
-            ax_density.set_title("model density")
+        self._draw_model(*self.axes[:2], history.snapshots[0])
+        ax_loss = self.axes[2]
         bottom, self.top, clipped = loss_limits(history.losses, reference and reference[0])
         ax_loss.set(xlim=(0, max(len(history.losses), 1)), xlabel="step", ylabel="loss", ylim=(bottom, self.top))
         if clipped:
@@ -317,26 +295,10 @@ class SnapshotFigure(_BlittedFigure):
         (self.marker,) = ax_loss.plot([], [], "o", color="k")
         self._freeze(0)
 
-    def _max_1d_density(self):
-        peaks = [s.log_density.exp().max().item() for s in self.history.snapshots]
-        if self.history.target_samples is not None:
-            counts, _ = np.histogram(self.history.target_samples[:, 0].numpy(), bins=self.bins, density=True)
-            peaks.append(counts.max())
-        return max(peaks)
-
     def show(self, index):
         """Update the panels to snapshot ``index``; returns the changed artists."""
         snap = self.history.snapshots[index]
-        if len(self.history.bounds) == 1:
-            self.density_line.set_ydata(snap.log_density.exp().numpy())
-            counts, _ = np.histogram(snap.samples[:, 0].numpy(), bins=self.bins, density=True)
-            for bar, height in zip(self.bars, counts):
-                bar.set_height(height)
-            changed = [self.density_line, *self.bars]
-        else:
-            self.scatter.set_offsets(snap.samples.numpy())
-            self.image.set_data(snap.log_density.exp().numpy())
-            changed = [self.scatter, self.image]
+        changed = self._show_model(snap)
         losses = self.history.losses[: snap.step]
         self.loss_line.set_data(np.arange(len(losses)), losses)
         self.marker.set_data([snap.step], [min(snap.loss, self.top)])
@@ -344,6 +306,65 @@ class SnapshotFigure(_BlittedFigure):
         self.axes[2].set_title(f"step {snap.step}   loss {snap.loss:.3f}")
         changed += [self.loss_line] + ([self.reference_line] if self.reference_line is not None else [])
         return changed + [self.marker, self.axes[2].title]
+
+
+class SnapshotFigure1D(SnapshotFigure):
+    """A 1D run (see ``SnapshotFigure``): the model density over a histogram of the target's
+    samples, then a histogram of the model's samples, on one height scale for all frames."""
+
+    def _draw_model(self, ax_density, ax_samples, first):
+        history = self.history
+        lo, hi = history.bounds[0]
+        self.bins = np.linspace(lo, hi, 61)
+        if history.target_samples is not None:
+            ax_density.hist(history.target_samples[:, 0].numpy(), bins=self.bins, density=True, color=TARGET_COLOR,
+                            alpha=0.35, label="data")
+        (self.density_line,) = ax_density.plot(history.grid[0], first.log_density.exp(), color=MODEL_COLOR,
+                                               lw=2, label="model")
+        ax_density.set(xlim=(lo, hi), ylim=(0, 1.3 * self._max_density()), title="density")
+        ax_density.legend(fontsize=8, loc="upper right")
+        self.bars = ax_samples.bar(self.bins[:-1], np.zeros(60), width=np.diff(self.bins), align="edge",
+                                   color=MODEL_COLOR, alpha=0.6)
+        ax_samples.set(xlim=(lo, hi), ylim=(0, 1.3 * self._max_density()), title="model samples")
+
+    def _max_density(self):
+        """The highest density of the run: of any snapshot, or of the target's histogram."""
+        peaks = [s.log_density.exp().max().item() for s in self.history.snapshots]
+        if self.history.target_samples is not None:
+            counts, _ = np.histogram(self.history.target_samples[:, 0].numpy(), bins=self.bins, density=True)
+            peaks.append(counts.max())
+        return max(peaks)
+
+    def _show_model(self, snap):
+        self.density_line.set_ydata(snap.log_density.exp().numpy())
+        counts, _ = np.histogram(snap.samples[:, 0].numpy(), bins=self.bins, density=True)
+        for bar, height in zip(self.bars, counts):
+            bar.set_height(height)
+        return [self.density_line, *self.bars]
+
+
+class SnapshotFigure2D(SnapshotFigure):
+    """A 2D run (see ``SnapshotFigure``): model samples over the target's, then the model
+    density on the history's grid, on the colour scale of the trained model for all frames."""
+
+    def _draw_model(self, ax_samples, ax_density, first):
+        history = self.history
+        if history.target_samples is not None:
+            plot_samples(history.target_samples, ax_samples, color=TARGET_COLOR, label="target", alpha=0.35)
+        self.scatter = ax_samples.scatter(first.samples[:, 0], first.samples[:, 1], s=3, alpha=0.6,
+                                          color=MODEL_COLOR, label="model", linewidths=0)
+        ax_samples.set(xlim=history.bounds[0], ylim=history.bounds[1], title="samples")
+        ax_samples.legend(fontsize=8, loc="upper right", markerscale=3)
+        (x0, x1), (y0, y1) = history.bounds
+        self.image = ax_density.imshow(first.log_density.exp().numpy(), origin="lower", extent=(x0, x1, y0, y1),
+                                       cmap=DENSITY_CMAP, aspect="auto", interpolation="bilinear", vmin=0,
+                                       vmax=history.snapshots[-1].log_density.exp().max().item())
+        ax_density.set_title("model density")
+
+    def _show_model(self, snap):
+        self.scatter.set_offsets(snap.samples.numpy())
+        self.image.set_data(snap.log_density.exp().numpy())
+        return [self.scatter, self.image]
 
 
 def layer_times(layers, frames):
@@ -370,70 +391,6 @@ def _between(stages, t):
     return (1 - s) * stages[k] + s * stages[k + 1]
 
 
-def _stage_name(t, layers, continuous=False):
-    if t <= 0:
-        return "the base"
-    if continuous:
-        return "the data: the ODE solved to t = 1" if t >= 1 else "along the ODE"
-    if t >= layers:
-        return f"the data: all {layers} layers applied"
-    return f"layer {math.ceil(t)} of {layers} at work"
-
-
-class _LayerStages:
-    """What a figure shows of a flow of layers: stage k is the output of layer k (k = 0..K)."""
-
-    def __init__(self, flow):
-        self.flow, self.count = flow, len(flow.layers)
-
-    def trace(self, points, inverse=False):
-        return self.flow.trace(points, inverse=inverse)
-
-    def forward_with_log_dets(self, z):
-        """[(z, 0), (b_1(z), log|det|), (b_2(b_1(z)), log|det| of both), ...]."""
-        out, log_det = [(z, torch.zeros(len(z), dtype=z.dtype))], 0
-        for layer in self.flow.layers:
-            z, step = layer(z)
-            log_det = log_det + step
-            out.append((z, log_det))
-        return out
-
-    def log_prob(self, k, points):
-        partial = Flow(list(self.flow.layers[:k]), dim=self.flow.dim, base=self.flow.custom_base)
-        return partial.log_prob(points)
-
-
-class _TimeStages:
-    """What a figure shows of a flow that is one ContinuousFlow: stage k is the ODE's solution
-    at time k / K (K = ``steps``), computed by the flow's solver (with the ``solver`` settings
-    of ``ContinuousFlow.solver``, if given)."""
-
-    def __init__(self, flow, steps, solver=None):
-        self.flow, self.ode, self.count = flow, flow.layers[0], check_positive_int(steps, "time_steps")
-        self.times = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
-        self.settings = dict(solver or {})
-        with self.ode.solver(**self.settings):  # bad settings fail here
-            pass
-
-    def trace(self, points, inverse=False):
-        with self.ode.solver(**self.settings):
-            return list(self.ode.trajectory(points, self.times.flip(0) if inverse else self.times))
-
-    def forward_with_log_dets(self, z):
-        with self.ode.solver(**self.settings):
-            points, log_dets = self.ode.trajectory(z, self.times, log_det=True)
-        return list(zip(points, log_dets))
-
-    def log_prob(self, k, points):
-        """log p_t(x) at t = k / K: the base density of x carried back to t = 0, plus that
-        map's log|det|."""
-        if k == 0:
-            return self.flow.base.log_prob(points)
-        with self.ode.solver(**self.settings):
-            back, log_det = self.ode.trajectory(points, self.times[[k, 0]], log_det=True)
-        return self.flow.base.log_prob(back[-1]) + log_det[-1]
-
-
 class TransformationFigure(_BlittedFigure):
     """The learned transformation of a trained 1D or 2D ``flow`` at any layer time t in [0, K]
     (K = its number of layers): t = k shows the points after layer k, and between two layers
@@ -442,18 +399,27 @@ class TransformationFigure(_BlittedFigure):
     points computed at the ``time_steps`` + 1 times 0, 1/K, ..., 1 (K = ``time_steps``) by the
     flow's solver, on straight segments in between; ``solver`` (e.g. ``{"method": "rk4",
     "steps": 8}``) changes its settings for the figure's solves (the density panel solves the
-    ODE once per time step on a 90 x 90 grid: a fixed-step solver keeps that quick).
+    ODE once per time step on a 90 x 90 grid: a fixed-step solver keeps that quick). The
+    stages come from ``Flow.stages``.
 
-    2D: ``n_points`` base samples, coloured by where they start in the base, and a grid of
-    lines drawn on the base, carried to the data. ``density=True`` adds the density after
-    each layer (each scaled to its own peak; blended between layers), and ``data`` (an
-    (n, 2) tensor) adds the way back: those points carried to the base through the inverses.
-    1D: the density of the points at time t, exact along the interpolated map
-    x_t(z) (p_t(x_t(z)) = p_base(z) / |dx_t/dz|), over a strip of the points themselves with
-    the images of the base's quantile lines z = -2, -1.5, ..., 2. ``show(t)``/``render(t)``
-    move everything to time t; the base noise is drawn with ``seed``, the global random state
-    is left alone.
+    2D (``TransformationFigure2D``): ``n_points`` base samples, coloured by where they start
+    in the base, and a grid of lines drawn on the base, carried to the data. ``density=True``
+    adds the density after each layer (each scaled to its own peak; blended between layers),
+    and ``data`` (an (n, 2) tensor) adds the way back: those points carried to the base
+    through the inverses. 1D (``TransformationFigure1D``): the density of the points at time
+    t, exact along the interpolated map x_t(z) (p_t(x_t(z)) = p_base(z) / |dx_t/dz|), over a
+    strip of the points themselves with the images of the base's quantile lines z = -2, -1.5,
+    ..., 2. ``TransformationFigure(flow, ...)`` makes the figure of the flow's dimension.
+    ``show(t)``/``render(t)`` move everything to time t; the base noise is drawn with
+    ``seed``, the global random state is left alone.
     """
+
+    density_panel = True  # whether density=True adds a panel
+
+    def __new__(cls, flow, *args, **kwargs):
+        if cls is TransformationFigure:
+            cls = TransformationFigure1D if getattr(flow, "dim", None) == 1 else TransformationFigure2D
+        return super().__new__(cls)
 
     def __init__(self, flow, n_points=800, seed=0, bounds=None, density=False, data=None, lines=13,
                  figsize=None, dpi=72, time_steps=16, solver=None):
@@ -461,9 +427,9 @@ class TransformationFigure(_BlittedFigure):
             raise ValueError(f"the learned transformation is drawn for a nflesson.Flow, got {type(flow).__name__}")
         if flow.dim not in (1, 2):
             raise ValueError(f"the learned transformation is drawn for flows of dim 1 or 2, got dim = {flow.dim}")
-        self.continuous = len(flow.layers) == 1 and isinstance(flow.layers[0], ContinuousFlow)
-        self.stages = _TimeStages(flow, time_steps, solver) if self.continuous else _LayerStages(flow)
-        self.layers = 1 if self.continuous else len(flow.layers)
+        self.continuous = continuous_of(flow) is not None
+        self.stages = flow.stages(time_steps, solver)
+        self.layers = self.stages.end
         if self.layers == 0:
             raise ValueError("this flow has no layers: there is no transformation to draw")
         check_positive_int(n_points, "n_points")
@@ -473,98 +439,28 @@ class TransformationFigure(_BlittedFigure):
             torch.manual_seed(seed)
             base = flow.base.sample((n_points,)).to(dtype)
             jitter = torch.rand(n_points, dtype=dtype)
-        self.flow, self.one_d = flow, flow.dim == 1
-        with torch.no_grad():
-            self.points_trace = [p.numpy() for p in self.stages.trace(base)]
+        self.flow = flow
+        self.points_trace = [p.numpy() for p in self.stages.points(base)]
         self.back_trace = None
         if data is not None:
             data = check_batch(data, flow.dim, "data").to(dtype)
-            with torch.no_grad():
-                self.back_trace = [p.numpy() for p in self.stages.trace(data, inverse=True)]
-        panels = 1 + (density and not self.one_d) + (data is not None)
+            self.back_trace = [p.numpy() for p in self.stages.points(data, inverse=True)]
+        panels = 1 + (density and self.density_panel) + (data is not None)
         self.fig = fig = agg_figure(figsize or (3.5 * panels + 0.7, 3.9), dpi)
         axes = list(np.atleast_1d(fig.subplots(1, panels)))
         self.title = fig.suptitle("", fontsize=11)
         self.density_image = self.back_points = None
-        if self.one_d:
-            self._setup_1d(axes, base, jitter, bounds)
-        else:
-            self._setup_2d(axes, base, bounds, density, lines)
-        if self.back_trace is not None:
-            ax = axes[-1]
-            colors = position_colors((data - data.mean(0)) / data.std(0)) if not self.one_d else _line_colors(data)
-            start = self.back_trace[0]
-            if self.one_d:  # a strip of its own, as tall as the other panel's
-                self.back_strip = np.resize(self.strip, len(start))
-            offsets = np.c_[start, self.back_strip] if self.one_d else start
-            self.back_points = ax.scatter(offsets[:, 0], offsets[:, 1], s=4, c=colors[: len(start)], linewidths=0)
-            ax.set(xlim=self.bounds[0], ylim=axes[0].get_ylim(), title="the way back: data → base")
-            if self.one_d:
-                ax.set_yticks([])
+        self._draw_flow(axes, base, jitter, bounds, density, lines)
+        if data is not None:
+            self._draw_way_back(axes[-1], data, axes[0].get_ylim())
         self._freeze(0.0)
 
-    def _setup_2d(self, axes, base, bounds, density, lines):
-        ticks = torch.linspace(-3, 3, lines, dtype=base.dtype)
-        along = torch.linspace(-3, 3, 60, dtype=base.dtype)
-        horizontal = torch.stack(torch.broadcast_tensors(along[None, :], ticks[:, None]), -1)
-        grid = torch.cat([horizontal, horizontal.flip(-1)])  # (2 lines, 60, 2): rows, then columns
-        self.line_shape = grid.shape
-        with torch.no_grad():
-            self.lines_trace = [p.numpy().reshape(self.line_shape) for p in self.stages.trace(grid.reshape(-1, 2))]
-        self.bounds = bounds or self._quantile_bounds()
-        ax = axes[0]
-        self.grid_lines = LineCollection(self.lines_trace[0], colors="0.55", linewidths=0.5, alpha=0.7)
-        ax.add_collection(self.grid_lines)
-        start = self.points_trace[0]
-        self.points = ax.scatter(start[:, 0], start[:, 1], s=4, c=position_colors(base), linewidths=0)
-        ax.set(xlim=self.bounds[0], ylim=self.bounds[1], title="base → data")
-        if density:
-            self.densities = self._densities(axes[1])
-
-    @torch.no_grad()
-    def _densities(self, ax, size=90):
-        """The density after each layer (or at each ODE time step) on a grid, each scaled to its
-        own peak."""
-        _, points = grid_points(self.bounds, size, dtype=self.flow.base_loc.dtype)
-        stages = []
-        for k in range(self.stages.count + 1):
-            values = self.stages.log_prob(k, points).exp().reshape(size, size).numpy()
-            stages.append(values / max(values.max(), 1e-300))
-        (x0, x1), (y0, y1) = self.bounds
-        self.density_image = ax.imshow(stages[0], origin="lower", extent=(x0, x1, y0, y1), cmap=DENSITY_CMAP,
-                                       aspect="auto", interpolation="bilinear", vmin=0, vmax=1)
-        ax.set(xlim=self.bounds[0], ylim=self.bounds[1], title="density (scaled to its peak)")
-        return stages
-
-    def _setup_1d(self, axes, base, jitter, bounds):
-        flow = self.flow
-        with torch.no_grad(), torch.random.fork_rng():
-            torch.manual_seed(1)
-            many = flow.base.sample((20_000,))[:, 0].to(base.dtype)
-        z = torch.quantile(many, torch.linspace(0.0005, 0.9995, 1200, dtype=base.dtype)).unsqueeze(-1)
-        log_p = flow.base.log_prob(z).numpy()
-        xs, slopes = [], []
-        with torch.no_grad():
-            for x, log_det in self.stages.forward_with_log_dets(z):
-                sign = np.sign(np.gradient(x[:, 0].numpy())) if xs else 1.0  # which way the map runs at each point
-                xs.append(x[:, 0].numpy())
-                slopes.append(sign * log_det.exp().numpy())
-        self.curve_x, self.curve_slopes, self.log_p_base = xs, slopes, log_p
-        self.bounds = bounds or self._quantile_bounds()
-        peak = max(float(np.max(np.exp(log_p) / np.abs(s))) for s in slopes)
-        top = 1.2 * peak
-        self.strip = (-0.06 - 0.2 * jitter.numpy()) * top
-        quantiles = torch.linspace(-2, 2, 9, dtype=base.dtype).unsqueeze(-1)
-        with torch.no_grad():
-            self.ticks_trace = [q[:, 0].numpy() for q in self.stages.trace(quantiles)]
-        ax = axes[0]
-        (self.density_line,) = ax.plot([], [], color=MODEL_COLOR, lw=2)
-        self.grid_lines = LineCollection([], colors="0.4", linewidths=0.8)
-        ax.add_collection(self.grid_lines)
-        self.points = ax.scatter(self.points_trace[0][:, 0], self.strip, s=4, c=_line_colors(base), linewidths=0)
-        ax.axhline(0, color="0.7", lw=0.8)
-        ax.set(xlim=self.bounds[0], ylim=(-0.3 * top, top), title="base → data: the density on a line",
-               xlabel="x", yticks=[])
+    def _draw_way_back(self, ax, data, ylim):
+        """The data on its way back to the base, in a panel of its own."""
+        start = self._back_offsets(self.back_trace[0])
+        self.back_points = ax.scatter(start[:, 0], start[:, 1], s=4, c=self._data_colors(data)[: len(start)],
+                                      linewidths=0)
+        ax.set(xlim=self.bounds[0], ylim=ylim, title="the way back: data → base")
 
     def _quantile_bounds(self, margin=0.12):
         """Bounds that hold the middle 99% of the points at every stage, padded by ``margin``."""
@@ -583,28 +479,119 @@ class TransformationFigure(_BlittedFigure):
         flow the ODE time, 1 = the data); returns the changed artists."""
         t = float(np.clip(t, 0.0, self.layers))
         stage = t * self.stages.count / self.layers  # where t falls among the stages
-        changed = [self.points, self.grid_lines, self.title]
-        if self.one_d:
-            x = _between(self.points_trace, stage)[:, 0]
-            self.points.set_offsets(np.c_[x, self.strip])
-            curve_x = _between(self.curve_x, stage)
-            density = np.exp(self.log_p_base) / np.maximum(np.abs(_between(self.curve_slopes, stage)), 1e-300)
-            self.density_line.set_data(curve_x, density)
-            bottom = self.strip.min()
-            self.grid_lines.set_segments([[(v, bottom), (v, 0.0)] for v in _between(self.ticks_trace, stage)])
-            changed.append(self.density_line)
-        else:
-            self.points.set_offsets(_between(self.points_trace, stage))
-            self.grid_lines.set_segments(_between(self.lines_trace, stage))
-            if self.density_image is not None:
-                self.density_image.set_data(_between(self.densities, stage))
-                changed.append(self.density_image)
+        changed = [self.points, self.grid_lines, self.title] + self._show_flow(stage)
         if self.back_points is not None:
-            back = _between(self.back_trace, stage)
-            self.back_points.set_offsets(np.c_[back[:, 0], self.back_strip] if self.one_d else back)
+            self.back_points.set_offsets(self._back_offsets(_between(self.back_trace, stage)))
             changed.append(self.back_points)
-        self.title.set_text(f"{_stage_name(t, self.layers, self.continuous)}   (t = {t:.2f})")
+        self.title.set_text(f"{self.stages.name(t)}   (t = {t:.2f})")
         return changed
+
+
+class TransformationFigure1D(TransformationFigure):
+    """A 1D flow's transformation (see ``TransformationFigure``): the exact density of the
+    points along the map, over a strip of the points and the images of the base's quantiles."""
+
+    density_panel = False  # the density is always drawn, over the points
+
+    @torch.no_grad()
+    def _draw_flow(self, axes, base, jitter, bounds, density, lines):
+        flow = self.flow
+        with torch.random.fork_rng():
+            torch.manual_seed(1)
+            many = flow.base.sample((20_000,))[:, 0].to(base.dtype)
+        z = torch.quantile(many, torch.linspace(0.0005, 0.9995, 1200, dtype=base.dtype)).unsqueeze(-1)
+        self.log_p_base = flow.base.log_prob(z).numpy()
+        self.curve_x, self.curve_slopes = [], []
+        for x, log_det in zip(*self.stages.points(z, log_det=True)):
+            sign = np.sign(np.gradient(x[:, 0].numpy())) if self.curve_x else 1.0  # which way the map runs
+            self.curve_x.append(x[:, 0].numpy())
+            self.curve_slopes.append(sign * log_det.exp().numpy())
+        self.bounds = bounds or self._quantile_bounds()
+        peak = max(float(np.max(np.exp(self.log_p_base) / np.abs(s))) for s in self.curve_slopes)
+        top = 1.2 * peak
+        self.strip = (-0.06 - 0.2 * jitter.numpy()) * top
+        quantiles = torch.linspace(-2, 2, 9, dtype=base.dtype).unsqueeze(-1)
+        self.ticks_trace = [q[:, 0].numpy() for q in self.stages.points(quantiles)]
+        ax = axes[0]
+        (self.density_line,) = ax.plot([], [], color=MODEL_COLOR, lw=2)
+        self.grid_lines = LineCollection([], colors="0.4", linewidths=0.8)
+        ax.add_collection(self.grid_lines)
+        self.points = ax.scatter(self.points_trace[0][:, 0], self.strip, s=4, c=_line_colors(base), linewidths=0)
+        ax.axhline(0, color="0.7", lw=0.8)
+        ax.set(xlim=self.bounds[0], ylim=(-0.3 * top, top), title="base → data: the density on a line",
+               xlabel="x", yticks=[])
+
+    def _draw_way_back(self, ax, data, ylim):
+        self.back_strip = np.resize(self.strip, len(data))  # a strip of its own, as tall as the other panel's
+        super()._draw_way_back(ax, data, ylim)
+        ax.set_yticks([])
+
+    def _data_colors(self, data):
+        return _line_colors(data)
+
+    def _back_offsets(self, back):
+        return np.c_[back[:, 0], self.back_strip]
+
+    def _show_flow(self, stage):
+        x = _between(self.points_trace, stage)[:, 0]
+        self.points.set_offsets(np.c_[x, self.strip])
+        curve_x = _between(self.curve_x, stage)
+        density = np.exp(self.log_p_base) / np.maximum(np.abs(_between(self.curve_slopes, stage)), 1e-300)
+        self.density_line.set_data(curve_x, density)
+        bottom = self.strip.min()
+        self.grid_lines.set_segments([[(v, bottom), (v, 0.0)] for v in _between(self.ticks_trace, stage)])
+        return [self.density_line]
+
+
+class TransformationFigure2D(TransformationFigure):
+    """A 2D flow's transformation (see ``TransformationFigure``): points coloured by where
+    they start and a grid of lines, carried along the stages; optionally the density."""
+
+    @torch.no_grad()
+    def _draw_flow(self, axes, base, jitter, bounds, density, lines):
+        ticks = torch.linspace(-3, 3, lines, dtype=base.dtype)
+        along = torch.linspace(-3, 3, 60, dtype=base.dtype)
+        horizontal = torch.stack(torch.broadcast_tensors(along[None, :], ticks[:, None]), -1)
+        grid = torch.cat([horizontal, horizontal.flip(-1)])  # (2 lines, 60, 2): rows, then columns
+        self.lines_trace = [p.numpy().reshape(grid.shape) for p in self.stages.points(grid.reshape(-1, 2))]
+        self.bounds = bounds or self._quantile_bounds()
+        ax = axes[0]
+        self.grid_lines = LineCollection(self.lines_trace[0], colors="0.55", linewidths=0.5, alpha=0.7)
+        ax.add_collection(self.grid_lines)
+        start = self.points_trace[0]
+        self.points = ax.scatter(start[:, 0], start[:, 1], s=4, c=position_colors(base), linewidths=0)
+        ax.set(xlim=self.bounds[0], ylim=self.bounds[1], title="base → data")
+        if density:
+            self.densities = self._densities(axes[1])
+
+    def _densities(self, ax, size=90):
+        """The density after each stage on a grid, each scaled to its own peak:
+        p_k(x) = p_base(z) |det dz/dx| with z = x carried back from stage k to the base."""
+        _, points = grid_points(self.bounds, size, dtype=self.flow.base_loc.dtype)
+        stages = []
+        for k in range(self.stages.count + 1):
+            z, log_det = self.stages.back_from(k, points)
+            values = (self.flow.base.log_prob(z) + log_det).exp().reshape(size, size).numpy()
+            stages.append(values / max(values.max(), 1e-300))
+        (x0, x1), (y0, y1) = self.bounds
+        self.density_image = ax.imshow(stages[0], origin="lower", extent=(x0, x1, y0, y1), cmap=DENSITY_CMAP,
+                                       aspect="auto", interpolation="bilinear", vmin=0, vmax=1)
+        ax.set(xlim=self.bounds[0], ylim=self.bounds[1], title="density (scaled to its peak)")
+        return stages
+
+    def _data_colors(self, data):
+        return position_colors((data - data.mean(0)) / data.std(0))
+
+    def _back_offsets(self, back):
+        return back
+
+    def _show_flow(self, stage):
+        self.points.set_offsets(_between(self.points_trace, stage))
+        self.grid_lines.set_segments(_between(self.lines_trace, stage))
+        if self.density_image is None:
+            return []
+        self.density_image.set_data(_between(self.densities, stage))
+        return [self.density_image]
 
 
 def _line_colors(points):

@@ -183,6 +183,39 @@ def test_adaptive_solver_spends_more_evaluations_at_tighter_tolerance():
     assert counts[0] < counts[1] < counts[2]
 
 
+def test_stages_run_along_the_ode_time_with_their_cumulative_log_dets():
+    flow = random_flow(**TIGHT)
+    z = real_points(8, 2)
+    stages = flow.stages(time_steps=4)
+    assert (stages.count, stages.end) == (4, 1)
+    points, log_dets = stages.points(z, log_det=True)
+    assert len(points) == len(log_dets) == 5
+    assert torch.equal(points[0], z) and torch.equal(log_dets[0], torch.zeros(8, dtype=torch.float64))
+    with torch.no_grad():
+        x, log_det = flow(z)
+        half, half_log_det = flow.trajectory(z, [0.0, 0.5], log_det=True)
+    assert torch.allclose(points[-1], x, atol=1e-7) and torch.allclose(log_dets[-1], log_det, atol=1e-7)
+    assert torch.allclose(points[2], half[-1], atol=1e-7) and torch.allclose(log_dets[2], half_log_det[-1], atol=1e-7)
+    back, back_log_dets = stages.points(x, inverse=True, log_det=True)
+    assert torch.equal(back[0], x) and torch.allclose(back[-1], z, atol=1e-7)
+    assert torch.allclose(back_log_dets[-1], -log_det, atol=1e-7)
+    start, start_log_det = stages.back_from(2, points[2])
+    assert torch.allclose(start, z, atol=1e-7) and torch.allclose(start_log_det, -log_dets[2], atol=1e-7)
+    assert torch.equal(stages.back_from(0, x)[0], x)
+    assert [stages.name(t) for t in (0, 0.5, 1)] == ["the base", "along the ODE", "the data: the ODE solved to t = 1"]
+
+
+def test_stages_solve_with_their_own_solver_settings():
+    flow = random_flow(method="rk4", steps=8)
+    stages = flow.stages(time_steps=2, solver=dict(steps=3))
+    stages.points(real_points(4, 2))
+    assert flow.nfe == 4 * (2 + 2) and flow.steps == 8  # 3 steps per unit of time: ceil(1.5) = 2 per half
+    with pytest.raises(ValueError, match="time_steps"):
+        flow.stages(time_steps=0)
+    with pytest.raises(ValueError, match="method"):
+        flow.stages(solver=dict(method="leapfrog"))
+
+
 def test_trajectory_passes_through_the_forward_and_inverse_solves():
     flow = random_flow(rtol=1e-9, atol=1e-9)
     z = real_points(8, 2)

@@ -108,6 +108,40 @@ def test_trace_lists_the_points_after_each_layer():
     assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(backward, reversed(forward)))
 
 
+def test_stages_are_the_layers_with_their_cumulative_log_dets():
+    flow = make_flow("realnvp")
+    z = real_points(20, 2)
+    stages = flow.stages()
+    assert stages.count == stages.end == len(flow.layers)
+    points, log_dets = stages.points(z, log_det=True)
+    assert len(points) == len(log_dets) == stages.count + 1
+    assert torch.equal(points[0], z) and torch.equal(log_dets[0], torch.zeros(20, dtype=torch.float64))
+    x, log_det = flow(z)
+    assert torch.allclose(points[-1], x) and torch.allclose(log_dets[-1], log_det)
+    assert all(torch.equal(a, b) for a, b in zip(points, flow.trace(z)))
+    partial = nf.Flow(list(flow.layers[:2]))
+    assert torch.allclose(log_dets[2], partial(z)[1])
+    back, back_log_dets = stages.points(x, inverse=True, log_det=True)
+    assert torch.equal(back[0], x) and torch.allclose(back[-1], z, atol=1e-10)
+    assert torch.allclose(back_log_dets[-1], -log_det)
+    z2, log_det2 = stages.back_from(2, points[2])
+    assert torch.allclose(z2, z, atol=1e-10) and torch.allclose(log_det2, -partial(z)[1])
+    assert [stages.name(t) for t in (0, 1.5, 4)] == ["the base", "layer 2 of 4 at work",
+                                                     "the data: all 4 layers applied"]
+
+
+def test_a_flow_of_one_continuous_flow_has_its_ode_stages():
+    ode = nf.ContinuousFlow(2, method="rk4", steps=4)
+    flow = nf.Flow([ode])
+    assert nf.flow.continuous_of(flow) is ode
+    assert nf.flow.continuous_of(nf.Flow([ode, nf.Affine(2)])) is None
+    assert nf.flow.continuous_of(nf.flows.planar(2)) is None and nf.flow.continuous_of(ode) is None
+    stages = flow.stages(time_steps=5)
+    assert (stages.count, stages.end) == (5, 1) and len(stages.points(torch.zeros(3, 2))) == 6
+    assert len(flow.trace(torch.zeros(3, 2))) == 2  # trace stays layer by layer
+    assert nf.flows.planar(2, layers=3).stages(time_steps=5).count == 3  # time_steps is for ODE time
+
+
 def test_flow_is_a_bijector_and_nests():
     inner = make_flow("realnvp")
     outer = nf.Flow([inner, nf.Affine(2).double()])

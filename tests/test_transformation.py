@@ -109,6 +109,13 @@ def test_gif_has_the_frames_asked_for_from_base_to_data(tmp_path):
         assert gif.n_frames == 5
 
 
+def test_each_dimension_has_its_figure_class():
+    two_d = viz.TransformationFigure(trained_looking("planar"), n_points=20, lines=3)
+    assert type(two_d) is viz.TransformationFigure2D and isinstance(two_d, viz.TransformationFigure)
+    one_d = viz.TransformationFigure(flow=randomize(nf.flows.radial(1, layers=2)), n_points=20)
+    assert type(one_d) is viz.TransformationFigure1D and not one_d.continuous
+
+
 def test_layer_times_run_from_base_to_data_and_rest_at_every_layer():
     times = viz.layer_times(3, 31)
     assert times[0] == 0 and times[-1] == 3 and np.all(np.diff(times) >= 0)

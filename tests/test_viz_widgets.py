@@ -3,6 +3,7 @@
 per snapshot, and the static fallback picture is there for GitHub."""
 
 import dataclasses
+import types
 
 import matplotlib
 import numpy as np
@@ -137,6 +138,28 @@ def test_gif_has_one_frame_per_snapshot(tmp_path, history_1d, history_2d, name):
     with Image.open(path) as gif:
         assert gif.n_frames == len(history.snapshots)
         assert gif.size == (720, 230)
+
+
+def history_of(target_samples, dim):
+    """A one-snapshot History-like record whose target samples are ``target_samples``."""
+    grid = [torch.linspace(-3, 3, 20)] * dim
+    snapshot = nf.train.Snapshot(step=0, loss=1.0, samples=torch.zeros(10, dim),
+                                 log_density=torch.zeros((20,) * dim), state={})
+    return types.SimpleNamespace(objective="maximum likelihood", bounds=((-3.0, 3.0),) * dim, grid=grid,
+                                 target_samples=target_samples, losses=[1.0], snapshots=[snapshot])
+
+
+def test_each_case_has_its_snapshot_figure_showing_the_target_samples():
+    figure = viz.SnapshotFigure(history_of(torch.full((30, 1), 0.5), 1))
+    assert type(figure) is viz.SnapshotFigure1D and isinstance(figure, viz.SnapshotFigure)
+    heights = [bar.get_height() for bar in figure.axes[0].patches]  # the target's histogram: one bin 0.1 wide
+    assert max(heights) == pytest.approx(10.0) and sum(h > 0 for h in heights) == 1
+    target = torch.randn(30, 2)
+    figure = viz.SnapshotFigure(history_of(target, 2))
+    assert type(figure) is viz.SnapshotFigure2D
+    shown = [c for c in figure.axes[0].collections if c.get_label() == "target"]
+    assert np.allclose(shown[0].get_offsets(), target.numpy())
+    assert type(viz.SnapshotFigure(history_of(None, 2))) is viz.SnapshotFigure2D
 
 
 def test_explorers_redraw_when_a_control_moves():
