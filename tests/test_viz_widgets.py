@@ -143,7 +143,7 @@ def test_gif_has_one_frame_per_snapshot(tmp_path, history_1d, history_2d, name):
 def history_of(target_samples, dim):
     """A one-snapshot History-like record whose target samples are ``target_samples``."""
     grid = [torch.linspace(-3, 3, 20)] * dim
-    snapshot = nf.train.Snapshot(step=0, loss=1.0, samples=torch.zeros(10, dim),
+    snapshot = nf.history.Snapshot(step=0, loss=1.0, samples=torch.zeros(10, dim),
                                  log_density=torch.zeros((20,) * dim), state={})
     return types.SimpleNamespace(objective="maximum likelihood", bounds=((-3.0, 3.0),) * dim, grid=grid,
                                  target_samples=target_samples, losses=[1.0], snapshots=[snapshot])
