@@ -138,11 +138,11 @@ class LayerStages:
         return Flow(list(self.flow.layers[:k]), dim=self.flow.dim).inverse(x)
 
     def name(self, t):
-        """'the base', 'layer k of K at work' or 'the data: all K layers applied'."""
+        """'the base', 'layer k of K at work' or 'the data: all K layers applied' (one: 'the layer')."""
         if t <= 0:
             return "the base"
         if t >= self.end:
-            return f"the data: all {self.end} layers applied"
+            return "the data: the layer applied" if self.end == 1 else f"the data: all {self.end} layers applied"
         return f"layer {math.ceil(t)} of {self.end} at work"
 
 

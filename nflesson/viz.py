@@ -106,6 +106,7 @@ def plot_1d_map(bijector, z_range=(-4.0, 4.0), n=20_000, seed=0, axes=None, x_ra
     if without_jacobian:
         axes[2].plot(x[:, 0], p_z, color="k", ls="--", label=r"$p_z(f^{-1}(x))$: no Jacobian")
     axes[2].set(title="pushed density $p_x(x)$", xlabel="x", xlim=x_range)
+    axes[2].set_ylim(0, 1.35 * axes[2].get_ylim()[1])  # headroom: the legend sits above the curves
     axes[2].legend(fontsize=8, loc="upper right")
     return fig
 
@@ -149,7 +150,10 @@ def plot_layers(flow, points, inverse=False, max_panels=9, size=3, bounds=None):
     colors = position_colors(points)
     for ax, k in zip(axes[0], keep):
         ax.scatter(trace[k][:, 0], trace[k][:, 1], s=size, c=colors, linewidths=0)
-        label = ("data" if inverse else "base") if k == 0 else f"after layer {k}"
+        if k == 0:
+            label = "data" if inverse else "base"
+        else:  # the inverse passes the layers last first: name each by its place in the flow
+            label = f"after inverse of layer {len(trace) - k}" if inverse else f"after layer {k}"
         ax.set_title(label, fontsize=9)
         ax.set(xticks=[], yticks=[])
         if bounds is not None:
@@ -286,11 +290,11 @@ class SnapshotFigure(_BlittedFigure):
         ax_loss.set(xlim=(0, max(len(history.losses), 1)), xlabel="step", ylabel="loss", ylim=(bottom, self.top))
         if clipped:
             ax_loss.text(0.02, 0.97, f"↑ {clipped[0]} early steps above (up to {clipped[1]:.3g})",
-                         transform=ax_loss.transAxes, ha="left", va="top", fontsize=7, color="0.3")
+                         transform=ax_loss.transAxes, ha="left", va="top", fontsize=8, color="0.3")
         self.reference_line = None
         if reference is not None:  # redrawn over the loss curve in every frame, so a noisy curve cannot hide it
             self.reference_line = ax_loss.axhline(reference[0], color="k", ls="--", lw=1, label=reference[1])
-            ax_loss.legend(fontsize=7, loc="upper right")
+            ax_loss.legend(fontsize=9, loc="center right" if clipped else "upper right")
         (self.loss_line,) = ax_loss.plot([], [], color=MODEL_COLOR, lw=1)
         (self.marker,) = ax_loss.plot([], [], "o", color="k")
         self._freeze(0)

@@ -245,3 +245,7 @@ def test_as_distribution_reuses_the_log_det_of_the_pass_it_ran():
     calls.clear()
     torch.testing.assert_close(dist.transforms[0].log_abs_det_jacobian(z, x), flow.layers[0](z)[1])
     assert len(calls) == 4  # only the check's own forward pass (dim = 4 MADE passes)
+
+
+def test_a_one_layer_flow_names_its_last_stage_in_the_singular():
+    assert nf.flows.linear(2).stages().name(1) == "the data: the layer applied"

@@ -252,3 +252,12 @@ def test_figure_image_is_the_figure_drawn_in_full(tmp_path):
     ax.images[0].set_data([[1.0, 0.0]])  # swapped: a second, different frame
     path = viz.write_gif([image, viz.figure_image(fig)], tmp_path / "two.gif")
     assert Image.open(path).n_frames == 2
+
+
+def test_layer_panels_name_each_layer_by_its_place_in_the_flow_both_ways():
+    flow = nf.flows.realnvp(2, layers=3, hidden=4)
+    points = torch.randn(20, 2)
+    forward = [ax.get_title() for ax in viz.plot_layers(flow, points).axes]
+    backward = [ax.get_title() for ax in viz.plot_layers(flow, points, inverse=True).axes]
+    assert forward == ["base", "after layer 1", "after layer 2", "after layer 3"]
+    assert backward == ["data", "after inverse of layer 3", "after inverse of layer 2", "after inverse of layer 1"]
