@@ -16,14 +16,15 @@
 # %% [markdown]
 # # Lesson 7 · Spline flows
 #
-# Lessons 5 and 6 ended with honest numbers: after 500 steps, RealNVP and MAF stayed 0.3 to
-# 0.6 nats from the truth on the moons, the eight Gaussians and the checkerboard. Their layers
-# are not to blame for lack of size: the weak spot is the **transformer**, the map each changed
-# coordinate goes through, $z \mapsto z\,e^{s} + t$. It is affine, so within one layer every
-# coordinate is only shifted and stretched. **Neural spline flows** (Durkan et al., 2019) keep
-# the coupling and autoregressive structure and replace that affine map by a monotone
-# **rational-quadratic spline**: a curve made of pieces, with a closed-form inverse and
-# derivative, that can squeeze some intervals and stretch others in a single layer.
+# Lesson 6 ended with honest numbers: after 500 steps, RealNVP and MAF of its small size
+# stayed 0.3 to 0.6 nats from the truth on the moons, the eight Gaussians and the
+# checkerboard. Their layers are not to blame for lack of size: the weak spot is the
+# **transformer**, the map each changed coordinate goes through, $z \mapsto z\,e^{s} + t$.
+# It is affine, so within one layer every coordinate is only shifted and stretched. **Neural
+# spline flows** (Durkan et al., 2019) keep the coupling and autoregressive structure and
+# replace that affine map by a monotone **rational-quadratic spline**: a curve made of
+# pieces, with a closed-form inverse and derivative, that can squeeze some intervals and
+# stretch others in a single layer.
 #
 # **What you will learn**
 # - why affine transformers struggle with sharp edges and separated modes, and what a
@@ -95,8 +96,8 @@ realnvp_board, realnvp_board_gap = runs["checkerboard", "RealNVP"]["flow"], runs
 print(f"RealNVP on the checkerboard: {realnvp_board_gap} from the truth")
 
 # %% [markdown]
-# Its density, and a cut through it along the line $x_1 = 0.5$, which crosses two dark
-# squares (true density $1/8$) and two light ones (density 0):
+# Its density, and a cut through it along the line $x_2 = 0.5$ (drawn against $x_1$), which
+# crosses two dark squares (true density $1/8$) and two light ones (density 0):
 
 # %%
 cut = torch.stack([torch.linspace(-2.5, 2.5, 501), torch.full((501,), 0.5)], dim=1)
@@ -111,7 +112,7 @@ for ax in axes[:2]:
     ax.axhline(0.5, color="w", lw=1, ls="--")
 axes[2].plot(cut[:, 0], true_on_cut, "k--", label="truth")
 axes[2].plot(cut[:, 0], model_on_cut, color=viz.MODEL_COLOR, lw=2, label="RealNVP")
-axes[2].set(xlabel="$x_0$", ylabel="density", title="along the dashed line $x_1 = 0.5$")
+axes[2].set(xlabel="$x_1$", ylabel="density", title="along the dashed line $x_2 = 0.5$")
 axes[2].legend(fontsize=8)
 plt.show()
 
@@ -259,28 +260,30 @@ assert torch.allclose(slope_by_hand, autograd_slope, atol=1e-10) and (slope_by_h
 
 # %% [markdown]
 # The two agree to the last digits of float64, and the formula's derivative is autograd's. The
-# picture: the spline (orange) through its knots (dots), with the identity (dashed) outside
-# $[-3, 3]$; its derivative, continuous at every knot and equal to 1 at $\pm B$; and what it
-# does to $\mathcal N(0, 1)$.
+# picture: the spline (orange) through its knots (dots), and the identity (dashed), which the
+# spline rejoins outside $[-3, 3]$; its derivative, continuous at every knot and equal to 1
+# at $\pm B$; and what it does to $\mathcal N(0, 1)$.
 
 # %%
 def draw_spline(axes, zs, xs, ds, title=""):
     """Three panels: the spline x = f(z) through its knots (zs, xs), its derivative, and the pushed N(0, 1)."""
     z = torch.linspace(-4.5, 4.5, 901, dtype=torch.float64)
     f, df = spline_by_hand(z, zs, xs, ds)
-    axes[0].plot(z, z, color="0.6", ls="--", lw=1)
-    axes[0].plot(z, f, color=viz.MODEL_COLOR, lw=2)
-    axes[0].plot(zs, xs, "o", color="k", ms=4)
+    axes[0].plot(z, z, color="0.6", ls="--", lw=1, label="identity (rejoined outside the knots)")
+    axes[0].plot(z, f, color=viz.MODEL_COLOR, lw=2, label="spline f")
+    axes[0].plot(zs, xs, "o", color="k", ms=4, label="knots")
     axes[0].set(xlabel="z (input)", ylabel="x = f(z) (output)", title=title or "the spline", xlim=(-4.5, 4.5),
                 ylim=(-4.5, 4.5))
+    axes[0].legend(fontsize=8, loc="upper left")
     axes[1].plot(z, df, color=viz.MODEL_COLOR, lw=2)
     axes[1].plot(zs, ds, "o", color="k", ms=4)
     axes[1].set(xlabel="z (input)", title="its derivative f'(z)", ylim=(0, max(3.0, 1.1 * df.max().item())))
     axes[2].fill_between(z, torch.distributions.Normal(0.0, 1.0).log_prob(z).exp(), color=viz.BASE_COLOR, alpha=0.25,
                          label="base N(0, 1), over z")
-    axes[2].plot(f, torch.distributions.Normal(0.0, 1.0).log_prob(z).exp() / df, color=viz.MODEL_COLOR, lw=2,
-                 label="pushed: φ(z) / f'(z), over x")
-    axes[2].set(xlabel="z (base) and x = f(z) (pushed)", title="the pushed density", xlim=(-4.5, 4.5), ylim=(0, 1.0))
+    pushed = torch.distributions.Normal(0.0, 1.0).log_prob(z).exp() / df
+    axes[2].plot(f, pushed, color=viz.MODEL_COLOR, lw=2, label="pushed: φ(z) / f'(z), over x")
+    axes[2].set(xlabel="z (base) and x = f(z) (pushed)", title="the pushed density", xlim=(-4.5, 4.5),
+                ylim=(0, max(1.0, 1.35 * pushed.max().item())))  # headroom for the legend
     axes[2].legend(fontsize=8, loc="upper left")
 
 
@@ -489,8 +492,8 @@ with torch.no_grad():
 point = torch.randn(4, dtype=torch.float64)
 J = torch.autograd.functional.jacobian(lambda p: coupling(p[None])[0][0], point)
 log_det = coupling(point[None])[1].item()
-print("J = ∂x/∂z of a 4D spline coupling layer (keeps z₀, z₁):")
-for i, row in enumerate(J.numpy().round(3).tolist()):
+print("J = ∂x/∂z of a 4D spline coupling layer (keeps z₁, z₂):")
+for i, row in enumerate(J.numpy().round(3).tolist(), start=1):
     print(f"  x{i}: {row}")
 print(f"slogdet(J) = {torch.linalg.slogdet(J).logabsdet:.10f};  the layer's log-det = {log_det:.10f}")
 print(f"the conditioner outputs {coupling.conditioner[-1].out_features} numbers: 2 changed coordinates × (3·8 - 1)")
@@ -623,9 +626,9 @@ with torch.no_grad():
     nsf_on_cut = nsf_board.log_prob(cut).exp()
 fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
 ax.plot(cut[:, 0], true_on_cut, "k--", label="truth")
-ax.plot(cut[:, 0], model_on_cut, color=viz.BASE_COLOR, lw=1.5, label="RealNVP")
-ax.plot(cut[:, 0], nsf_on_cut, color=viz.MODEL_COLOR, lw=2, label="NSF")
-ax.set(xlabel="$x_0$", ylabel="density", title="the checkerboard along $x_1 = 0.5$")
+ax.plot(cut[:, 0], model_on_cut, color=viz.MODEL_COLOR, lw=1.5, label="RealNVP")  # orange, as in section 1
+ax.plot(cut[:, 0], nsf_on_cut, color="#8172b3", lw=2, label="NSF")
+ax.set(xlabel="$x_1$", ylabel="density", title="the checkerboard along $x_2 = 0.5$")
 ax.legend(fontsize=8)
 plt.show()
 nsf_on_dark = share_on_dark_squares(nsf_board)

@@ -42,7 +42,8 @@ def _l07_outputs(answer):
         72: "72 = 3 x 24: a spline with K bins has K widths and K heights but only K - 1 free derivatives "
             "(the two end derivatives are fixed at 1), so 3K - 1 = 23 numbers per coordinate",
         75: "75 = 3 x 25: the end derivatives are fixed at 1, so a coordinate needs 3K - 1 = 23 numbers, not 3K + 1",
-        138: "138 counts a spline for all 6 coordinates; the kept half (coordinates 0, 1, 2) is not transformed",
+        138: "138 counts a spline for all 6 coordinates; the kept half (coordinates 1 to 3, Python indices "
+             "0 to 2) is not transformed",
         23: "23 numbers make ONE coordinate's spline; the layer changes 3 coordinates",
         6: "6 would be an affine coupling layer (a shift and a log-scale per changed coordinate); "
            "a spline needs 3K - 1 numbers per changed coordinate",
@@ -84,7 +85,7 @@ QUESTIONS = {
         "the outputs of a spline coupling conditioner", _l07_outputs,
         "First count the changed coordinates of a 6D layer with the 'halves' mask. Each one gets its own "
         "spline: K bin widths, K bin heights and the derivatives at the K - 1 inner knots.",
-        'changed, bins = 3, 8  # "halves" keeps coordinates 0, 1, 2 and changes 3, 4, 5\n'
+        'changed, bins = 3, 8  # "halves" keeps coordinates 1-3 (indices 0-2) and changes 4-6 (3-5)\n'
         "answer = changed * (3 * bins - 1)  # K widths, K heights and K - 1 inner derivatives per changed coordinate",
         praise="Well done: 69 numbers, 23 for each of the 3 changed coordinates. "
                "`nf.SplineCoupling(6, bins=8).conditioner[-1].out_features` says the same.",
