@@ -171,13 +171,15 @@ print("the vertical line z₁ = 0.7 is mapped into itself: x₁ is exactly 0.7 a
 #
 # `nf.AffineCoupling(dim, mask=...)` chooses the kept coordinates with a mask, `True` where a
 # coordinate is kept: `"halves"` keeps the first $\lfloor d/2 \rfloor$, `"alternating"` keeps
-# the even ones, and any sequence of $d$ booleans or 0/1 values picks your own (both parts must
+# every other one, $x_1, x_3, \dots$ (Python indices 0, 2, ...), and any sequence of $d$ booleans or 0/1 values picks your own (both parts must
 # be non-empty).
 
 # %%
 for mask in ("halves", "alternating", [1, 0, 0, 1]):
     layer = nf.AffineCoupling(4, mask=mask)
-    print(f"mask={str(mask):<14} keeps {layer.kept.tolist()}, changes {layer.changed.tolist()}")
+    kept_names, changed_names = (", ".join(f"x{i + 1}" for i in part.tolist()) for part in (layer.kept, layer.changed))
+    print(f"mask={str(mask):<14} keeps {kept_names}, changes {changed_names}   "
+          f"(Python indices {layer.kept.tolist()} and {layer.changed.tolist()})")
 
 # %% [markdown]
 # A fresh `nf.AffineCoupling` is the identity (the conditioner's last layer starts at zero),
@@ -198,7 +200,7 @@ with torch.no_grad():
     layer_log_det = layer(point[None])[1].item()
 print("J = ∂x/∂z (rows x₁..x₄, columns z₁..z₄):")
 for i, row in enumerate(rounded(J)):
-    print(f"  x{i}: {row}")
+    print(f"  x{i + 1}: {row}")  # maths numbering from 1: row i + 1 is Python index i
 print(f"\nlog-scales s at this point: {rounded(s[0], 4)}, exp(s) = {rounded(s[0].exp(), 4)}")
 print(f"sum of s = {s.sum():.5f};  slogdet(J) = {torch.linalg.slogdet(J).logabsdet:.5f};  "
       f"the layer's log-det = {layer_log_det:.5f}")
@@ -224,8 +226,8 @@ for ax, matrix, labels, title in ((axes[0], J, range(4), "J in the original orde
     for (i, j), value in zip(torch.cartesian_prod(torch.arange(4), torch.arange(4)).tolist(), matrix.flatten()):
         ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=9,
                 color="w" if abs(value) > 0.5 * J.abs().max() else "k")
-    ax.set(xticks=range(4), yticks=range(4), xticklabels=[f"z{k}" for k in labels],
-           yticklabels=[f"x{k}" for k in labels], title=title)
+    ax.set(xticks=range(4), yticks=range(4), xticklabels=[f"z{k + 1}" for k in labels],
+           yticklabels=[f"x{k + 1}" for k in labels], title=title)
 axes[1].add_patch(plt.Rectangle((1.5, -0.5), 2, 2, fill=False, ec=viz.MODEL_COLOR, lw=2))
 axes[1].text(2.5, 0.5, "zero block", color=viz.MODEL_COLOR, ha="center", va="center", fontsize=9,
              bbox=dict(fc="w", ec="none", alpha=0.8))
@@ -236,8 +238,8 @@ plt.show()
 # diagonal of $J$ is all ones, $\det J = 1$ for every point and every weight. A volume-preserving
 # map never makes the density higher or lower, it only moves it around, so a stack of NICE
 # layers has exactly the entropy of its base, $\log(2\pi e) \approx 2.838$ nats in 2D. The
-# moons target has 1.676 nats: NICE alone cannot concentrate its mass that much. The NICE paper
-# therefore ends its flow with a diagonal scaling layer; we will add `nf.Affine(2)` for that.
+# moons target has much less (1.676 nats, printed below): NICE alone cannot concentrate its mass
+# that much. Dinh et al. (2014) therefore end their NICE flow with a diagonal scaling layer; we will add `nf.Affine(2)` for that.
 
 # %%
 torch.manual_seed(3)
@@ -251,6 +253,7 @@ base_entropy = math.log(2 * math.pi * math.e)
 print(f"a random 4-layer NICE flow: det J = {torch.linalg.det(nice_J):.6f}, "
       f"its log-dets are all {nice(torch.randn(5, 2))[1].abs().max().item():.1f}")
 print(f"its entropy, -mean log q over 20,000 of its samples: {-log_q.mean():.4f};  base entropy {base_entropy:.4f}")
+print(f"the moons target's entropy: {nf.data.get('moons').entropy():.3f} nats")
 assert abs(torch.linalg.det(nice_J).item() - 1) < 1e-5 and abs(-log_q.mean().item() - base_entropy) < 0.03
 
 # %% [markdown]
@@ -388,7 +391,8 @@ plt.show()
 # truth and for a ring that spreads the same mass evenly around the circle of radius 2.5, with
 # the same radial spread (the smeared octagon a poor fit looks like); and the model density
 # halfway between two neighbouring centres, as a fraction of the density at those centres (the
-# truth: 0.01; the ring: 1). **Checkerboard:** the share of model
+# truth: printed below; the ring: exactly 1, since its density does not depend on the angle).
+# **Checkerboard:** the share of model
 # samples that land on the board's eight dark squares (1 for the truth, whose density is zero
 # on the light squares).
 
@@ -422,7 +426,10 @@ halfway = torch.stack([torch.cos(between), torch.sin(between)], 1)
 with torch.no_grad():
     at_centres = eight["flow"].log_prob(centres.float()).exp()
     valleys = eight["flow"].log_prob(2.5 * halfway).exp() / ((at_centres + at_centres.roll(-1)) / 2)
+true_valleys = (eight["target"].log_prob(2.5 * halfway.double()).exp()
+                / eight["target"].log_prob(centres).exp().mean())  # the truth is symmetric: every pair alike
 print("model density halfway between neighbours / density at them:", rounded(valleys, 2))
+print(f"truth density halfway between neighbours / density at them: {true_valleys.max():.2f}")
 
 board = runs["checkerboard"]
 with torch.no_grad():
@@ -433,10 +440,12 @@ assert peak_ratio > 100 and model_at[2] < 0.002 and (model_at[:2] - true_at[:2])
 assert near["ring"].sum() + 0.1 < near["model"].sum() < near["truth"].sum() - 0.05  # between a ring and the truth
 assert valleys.median() < 0.5 and valleys.max() > 0.05  # mostly separated, not as cleanly as the truth
 assert abs(near["model"].sum() - 0.72) < 0.1  # the text quotes this run's 72%
+assert (round(model_at[0].item(), 2), round(model_at[1].item(), 2)) == (0.30, 0.36)  # as the text quotes them
+assert true_valleys.max() < 0.02  # the truth's 0.01
 assert 0.72 < on_board < 0.9
 
 # %% [markdown]
-# The moons model has **two peaks**: its density at the tops of the arcs (0.30 and 0.35) is
+# The moons model has **two peaks**: its density at the tops of the arcs (0.30 and 0.36) is
 # close to the truth's 0.32, and at the origin between them it is tens of thousands of times
 # lower. (That factor is the most fragile number of the lesson: the origin lies in the far tail
 # of the model, and other seeds gave anything from 600 to 600,000. Each time, two peaks.) Not

@@ -103,7 +103,7 @@ QUESTIONS = {
         "The conditioner maps the kept coordinates to a shift and a log-scale per changed coordinate, through "
         "two hidden layers of width 32. An nn.Linear(n_in, n_out) has n_in * n_out weights and n_out biases. "
         "Check your count afterwards with sum(p.numel() for p in layer.parameters()).",
-        "kept, changed, hidden = 3, 3, 32  # the alternating mask keeps coordinates 0, 2 and 4 of 6\n"
+        "kept, changed, hidden = 3, 3, 32  # the alternating mask keeps z_1, z_3, z_5 of 6 (indices 0, 2, 4)\n"
         "first = kept * hidden + hidden  # an nn.Linear(n_in, n_out) holds n_in * n_out + n_out numbers\n"
         "middle = hidden * hidden + hidden\n"
         "last = hidden * 2 * changed + 2 * changed  # a shift and a log-scale per changed coordinate\n"
