@@ -22,7 +22,8 @@
 # formula, applied to cleverer and cleverer maps.
 #
 # **What you will learn**
-# - why a flow gives the *exact* likelihood of a data point, unlike GANs and VAEs;
+# - why a flow gives the *exact* likelihood of a data point, unlike generative adversarial
+#   networks (GANs) and variational autoencoders (VAEs);
 # - how to push a density through a map in 1D, and why the derivative of the map appears;
 # - what goes wrong without that derivative (a "density" that no longer integrates to 1);
 # - how a 2D linear map stretches area by $|\det A|$, and why log-determinants add along a chain.
