@@ -142,10 +142,11 @@ grid = torch.linspace(-0.5, 5.5, 3001)[:, None]
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), layout="constrained")
 for ax, (name, run) in zip(axes[:2], toy.items()):
     with torch.no_grad():
-        ax.plot(grid[:, 0], run["flow"].log_prob(grid).exp(), color=viz.MODEL_COLOR, lw=1.5)
+        ax.plot(grid[:, 0], run["flow"].log_prob(grid).exp(), color=viz.MODEL_COLOR, lw=1.5, label="flow's density")
     ax.bar(values + (0.5 if name == "dequantized" else 0.0), binomial.log_prob(values).exp(),
            width=1.0 if name == "dequantized" else 0.08, color=viz.TARGET_COLOR, alpha=0.35, label="P(x)")
     ax.set(title=f"trained {name}", xlabel="x" if name == "on the integers" else "y = x + u")
+    ax.legend(fontsize=8, loc="upper right")
 axes[0].set_yscale("log")
 axes[0].set_ylabel("density (log scale)")
 for name, run in toy.items():
@@ -200,8 +201,8 @@ assert min(slack) >= -1e-6 and max(slack[1:4]) < 0.01 and slack[4] > 0.1
 # Gaussian on all of $\mathbb R^{64}$. RealNVP's remedy is a fixed bijector next to the data:
 # squeeze $y$ into $(\alpha, 1 - \alpha)$ and take the logit,
 #
-# $$p = \alpha + (1 - 2\alpha)\,\frac{y}{17}, \qquad z = \log\frac{p}{1 - p}, \qquad
-# \log\Big|\frac{dz}{dy}\Big| = \log\frac{1 - 2\alpha}{17} - \log p - \log(1 - p).$$
+# $$p = \alpha + (1 - 2\alpha)\,\frac{y}{17}, \qquad \ell = \log\frac{p}{1 - p}, \qquad
+# \log\Big|\frac{d\ell}{dy}\Big| = \log\frac{1 - 2\alpha}{17} - \log p - \log(1 - p).$$
 #
 # `nf.LogitPixels(17)` is that map ($\alpha = 0.01$); placed last in a `Flow` (next to the data),
 # its log-det enters `log_prob` like any layer's, so the flow scores **pixels**, not logits.
@@ -214,8 +215,8 @@ assert min(slack) >= -1e-6 and max(slack[1:4]) < 0.01 and slack[4] > 0.1
 uniform_bits = math.log2(digits.levels)
 box = nf.LogitPixels(17)
 y = nf.dequantize(digits.test[:3].double())
-z, log_det = box.inverse(y)
-y_back, log_det_back = box(z)
+logit, log_det = box.inverse(y)  # ℓ, the logit of each pixel
+y_back, log_det_back = box(logit)
 jacobian = torch.autograd.functional.jacobian(lambda v: box.inverse(v[None])[0][0], y[0])
 print(f"round trip: {(y_back - y).abs().max():.1e};  log-det vs slogdet of the autograd Jacobian: "
       f"{abs(torch.linalg.slogdet(jacobian).logabsdet.item() - log_det[0].item()):.1e}")
@@ -532,8 +533,9 @@ for ax, kind in zip(axes, scores):
 axes[-1].bar(range(10), by_class, color=viz.TARGET_COLOR)
 axes[-1].axhline(blank, color=viz.MODEL_COLOR, lw=2,
                  label=f"a blank image: {blank:.2f},\nbetter than {beaten:.0%} of the test digits")
-axes[-1].set(title="mean bits/dim of the test digits", xlabel="digit", xticks=range(10), ylim=(1.5, 2.8))
-axes[-1].legend(fontsize=8)
+axes[-1].set(title="mean bits/dim of the test digits", xlabel="digit", xticks=range(10),
+             ylim=(1.5, float(blank) + 0.8))  # room above the line for the legend
+axes[-1].legend(fontsize=8, loc="upper center")
 plt.show()
 print(f"a blank image: {blank:.2f} bits/dim, better than {beaten:.0%} of the real test digits")
 print("mean test bits/dim per class:", ", ".join(f"{c}: {b:.2f}" for c, b in enumerate(by_class)))
