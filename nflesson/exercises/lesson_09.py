@@ -20,8 +20,8 @@ def _l09_log_det(answer):
     known_mistakes = {
         _DET: "that is det A, the determinant of the field's matrix; the flow map's log-det is the integral "
               "of div v = tr A",
-        math.log(abs(_DET)): "log|det A| belongs to the LINEAR MAP x = A z, not to the flow of the ODE dx/dt = A x, "
-                             "whose map is e^A: log|det e^A| = tr A",
+        math.log(abs(_DET)): "log|det A| belongs to the LINEAR MAP x = A z (column vectors, as in the lesson), "
+                             "not to the flow of the ODE dx/dt = A x, whose map is e^A: log|det e^A| = tr A",
         math.exp(_TRACE): "that is |det e^A| itself; the question asks for its logarithm",
         _A[0][1] + _A[1][0]: "the trace adds the DIAGONAL entries A_11 + A_22",
         -_TRACE: "that is the log-det of the inverse (data to base) direction",
@@ -63,7 +63,8 @@ def _l09_nfe(answer):
 QUESTIONS = {
     "log_det": Exercise(
         "the log-det of a linear field's flow map", _l09_log_det,
-        "The divergence of v(x) = A x is the same at every point: dv_1/dx_1 + dv_2/dx_2, the sum of A's diagonal. "
+        "The divergence of v(x) = A x (x a column vector; in code x @ A.T) is the same at every point: "
+        "dv_1/dx_1 + dv_2/dx_2, the sum of A's diagonal. "
         "Integrate it from t = 0 to t = 1.",
         "A = torch.tensor([[0.5, 2.0], [-1.0, -0.2]])\n"
         "answer = torch.trace(A).item() * 1.0  # div v = tr A everywhere, integrated over one unit of time",
