@@ -618,7 +618,8 @@ assert small_growth < 64 and sum_spread < 5  # small d: fixed costs dominate bot
 # the start (a factorisation has more fixed work) and grows a few times from $d = 8$ to
 # $d = 64$, far less than the factor 512 that $d^3$ predicts, because those fixed costs still
 # dominate. From $d \approx 100$ on, `slogdet` climbs towards the $d^3$ slope (the measured
-# slope between 512 and 1024 is printed above; it approaches 3 as $d$ grows), and at
+# slope between 512 and 1024 is printed above: close to 3 on a quiet machine, lower when other
+# programs compete for the processor while it is timed), and at
 # $d = 1024$ it is thousands of times slower than the triangular log-det (the factor measured
 # in this run is printed above). The $O(d)$ sum only
 # starts to grow beyond $d \approx 10^4$, and even a million terms cost less than `slogdet` of a
