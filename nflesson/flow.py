@@ -129,7 +129,8 @@ class LayerStages:
         for layer in layers:
             x, step = layer._inverse(x) if inverse else layer._forward(x)
             points.append(x)
-            totals.append(totals[-1] + step)
+            if log_det:
+                totals.append(totals[-1] + step)
         return (points, totals) if log_det else points
 
     @torch.no_grad()

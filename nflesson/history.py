@@ -54,7 +54,7 @@ class SnapshotRecorder:
 
     def __init__(self, flow, objective, bounds, target_samples, grid_size, n_samples, context=contextlib.nullcontext):
         self.flow, self.n_samples, self.context = flow, n_samples, context
-        dtype = next(flow.parameters()).dtype
+        dtype = next(flow.parameters(), flow.base_loc).dtype
         ticks, self.grid_points, self.grid_shape = None, None, None
         if len(bounds) <= 2:
             ticks = [torch.linspace(lo, hi, grid_size, dtype=dtype) for lo, hi in bounds]

@@ -199,8 +199,6 @@ def _minibatches(data, dim, settings):
 
 
 def _recorder(flow, objective, bounds, target_samples, settings, **options):
-    if not [p for p in flow.parameters() if p.requires_grad]:
-        raise ValueError("this flow has no trainable parameters")
     return SnapshotRecorder(flow, objective, bounds, target_samples, settings.grid_size, settings.n_samples, **options)
 
 
@@ -209,7 +207,10 @@ def _train(flow, loss_fn, settings, recorder):
     one thread, seeded, with a progress bar; it tells ``recorder`` each loss and asks it for a
     snapshot every ``settings.every`` steps and after the last. Returns ``recorder.history``."""
     steps = settings.steps
-    optimizer, schedule = optimizer_and_schedule([p for p in flow.parameters() if p.requires_grad], settings.lr, steps)
+    parameters = [p for p in flow.parameters() if p.requires_grad]
+    if not parameters:
+        raise ValueError("this flow has no trainable parameters")
+    optimizer, schedule = optimizer_and_schedule(parameters, settings.lr, steps)
     flow.train()
     with torch.random.fork_rng(), _one_thread():
         torch.manual_seed(settings.seed)
