@@ -289,12 +289,12 @@ def test_bad_inputs():
         moons.log_prob(torch.zeros(5, 3))
     with pytest.raises(ValueError, match=r"2 columns.*dim = 1"):
         data.get("mixture1d").log_prob(torch.zeros(5, 2))
-    with pytest.raises(ValueError, match="floating"):
+    with pytest.raises(TypeError, match="floating"):
         data.get("u1").log_prob(torch.zeros(5, 2, dtype=torch.int64))
-    with pytest.raises(ValueError, match="torch.Tensor"):
+    with pytest.raises(TypeError, match="torch.Tensor"):
         data.get("banana").log_prob([[0.0, 0.0]])
-    for n in (0, -3, 2.5, True):
-        with pytest.raises(ValueError, match="n must be an integer >= 1"):
+    for n, error in ((0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="n must be an integer >= 1"):
             data.get("gaussian1d").sample(n)
     with pytest.raises(ValueError, match="nodes must be an integer >= 1"):
         data.Spirals(nodes=0)

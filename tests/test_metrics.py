@@ -111,11 +111,11 @@ def test_reverse_gap_adds_log_z_of_an_energy():
     assert abs(result.nats - (loss + energy.log_normalizer())) < 1e-4 and result.nats > 0
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: nf.gap(nf.flows.planar(2), nf.data.get("moons"), torch.zeros(5, 3)), "3 columns"),
-    (lambda: nf.gap(nf.flows.planar(2), nf.data.get("moons"), [[0.0, 0.0]]), "torch.Tensor"),
-    (lambda: nf.reverse_gap(nf.flows.planar(2), nf.data.get("moons"), n=0), "n must be"),
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: nf.gap(nf.flows.planar(2), nf.data.get("moons"), torch.zeros(5, 3)), ValueError, "3 columns"),
+    (lambda: nf.gap(nf.flows.planar(2), nf.data.get("moons"), [[0.0, 0.0]]), TypeError, "torch.Tensor"),
+    (lambda: nf.reverse_gap(nf.flows.planar(2), nf.data.get("moons"), n=0), ValueError, "n must be"),
 ])
-def test_bad_inputs_say_what_is_wrong(call, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_inputs_say_what_is_wrong(call, error, message):
+    with pytest.raises(error, match=message):
         call()
