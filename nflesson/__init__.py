@@ -8,7 +8,7 @@ import importlib
 
 from . import continuous, data, dequantization, flows, history, nets, threads, train, transformers
 from .history import History
-from .train import TrainingError, fit, fit_flow_matching, fit_reverse_kl
+from .train import TrainingError, TrainingWarning, fit, fit_flow_matching, fit_reverse_kl
 from .autoregressive import Autoregressive, MaskedAutoregressive, SplineAutoregressive
 from .bijector import Bijector, Inverse
 from .continuous import ContinuousFlow, flow_matching_loss
@@ -28,7 +28,7 @@ __all__ = [
     "ContinuousFlow", "Coupling", "Exp", "Flow", "Inverse", "Linear", "LogitPixels", "LULinear", "MADE",
     "MaskedAutoregressive", "Permute", "Planar", "Radial", "RationalQuadraticSpline", "Sigmoid",
     "SplineAutoregressive", "SplineCoupling", "SplineTransformer", "VelocityMLP",
-    "Gap", "History", "TrainingError", "bits_per_dim", "continuous", "data", "dequantization", "dequantize",
+    "Gap", "History", "TrainingError", "TrainingWarning", "bits_per_dim", "continuous", "data", "dequantization", "dequantize",
     "dequantized_log_likelihood", "fit", "fit_flow_matching", "fit_reverse_kl", "flow_matching_loss", "flows", "gap",
     "history", "nets", "reverse_gap", "threads", "train", "transformers", "viz", "widgets",
 ]

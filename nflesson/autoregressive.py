@@ -9,7 +9,7 @@ import torch
 from .bijector import Bijector
 from .checks import check_positive_int
 from .nets import MADE
-from .transformers import AffineTransformer, SplineTransformer
+from .transformers import AffineTransformer, SplineTransformer, check_transformer
 
 
 class Autoregressive(Bijector):
@@ -22,6 +22,7 @@ class Autoregressive(Bijector):
     def __init__(self, dim, transformer, hidden=64, order=None):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
+        check_transformer(transformer)
         self.transformer = transformer
         self.made = MADE(dim, hidden, params_per_dim=transformer.params_per_dim, order=order)
 

@@ -2,8 +2,11 @@
 
 Convention (as in torch.distributions): ``forward`` maps base -> data (sampling),
 ``inverse`` maps data -> base (scoring). Tensors are (batch, dim); each call returns the
-image and ``log|det J|`` of the direction called, shape (batch,).
+image and ``log|det J|`` of the direction called, shape (batch,). A bijector with parameters
+takes points of their dtype; a batch of 0 points gives an empty result (nflesson.checks).
 """
+
+import itertools
 
 from torch import nn
 
@@ -19,11 +22,27 @@ class Bijector(nn.Module):
 
     dim = None
 
+    @property
+    def dtype(self):
+        """The floating dtype of the parameters and buffers, which inputs must have (None for a
+        map without any, such as Exp: it takes float32 and float64 alike)."""
+        for tensor in itertools.chain(self.parameters(), self.buffers()):
+            if tensor.is_floating_point():
+                return tensor.dtype
+        return None
+
+    def checked(self, points, what="input"):
+        """``points`` if they are a (batch, dim) tensor of this bijector's dtype, else TypeError
+        or ValueError (nflesson.checks.check_batch)."""
+        return check_batch(points, self.dim, what, owner=type(self).__name__, dtype=self.dtype)
+
     def forward(self, z):
-        return self._forward(check_batch(z, self.dim))
+        z = self.checked(z)
+        return (z.clone(), z.new_zeros(0)) if len(z) == 0 else self._forward(z)
 
     def inverse(self, x):
-        return self._inverse(check_batch(x, self.dim))
+        x = self.checked(x)
+        return (x.clone(), x.new_zeros(0)) if len(x) == 0 else self._inverse(x)
 
     def _forward(self, z):
         raise NotImplementedError

@@ -46,9 +46,19 @@ def check_batch(x, dim, what="input", owner="flow", dtype=None):
     if dim is not None and x.shape[1] != dim:
         raise ValueError(f"{what} has {x.shape[1]} columns but this {owner} has dim = {dim}")
     if dtype is not None and x.dtype != dtype:
-        raise TypeError(f"{what} is {x.dtype} but this {owner} computes in {dtype}: convert one of them, "
-                        f"x.to({dtype}) or {owner}.to({x.dtype}) (e.g. flow.double() for float64)")
+        raise TypeError(f"{what} is {_short(x.dtype)} but this {owner} computes in {_short(dtype)}: convert the "
+                        f"points ({_conversion(dtype)}) or the {owner} ({_conversion(x.dtype)}); nothing is cast "
+                        "silently")
     return x
+
+
+def _short(dtype):
+    return str(dtype).replace("torch.", "")
+
+
+def _conversion(dtype):
+    """The method call that converts a tensor or a module to ``dtype``, e.g. '.double()'."""
+    return {"float32": ".float()", "float64": ".double()", "float16": ".half()"}.get(_short(dtype), f".to({dtype})")
 
 
 def check_finite_rows(x, what="data"):

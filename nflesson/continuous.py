@@ -14,7 +14,7 @@ import torch
 from torchdiffeq import odeint
 
 from .bijector import Bijector
-from .checks import check_batch, check_positive, check_positive_int
+from .checks import check_batch, check_number, check_positive, check_positive_int
 from .nets import VelocityMLP
 
 ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
@@ -32,7 +32,7 @@ def velocity_and_divergence(velocity, x, t, noise=None, create_graph=False):
     with torch.enable_grad():
         if not x.requires_grad:
             x = x.detach().requires_grad_(True)
-        v = velocity(x, t)
+        v = checked_velocity(velocity(x, t), x)
         if not v.requires_grad:  # v does not depend on x (nor on anything trained)
             div = x.new_zeros(x.shape[0])
         elif noise is None:
@@ -46,6 +46,18 @@ def velocity_and_divergence(velocity, x, t, noise=None, create_graph=False):
     if not create_graph:
         v, div = v.detach(), div.detach()
     return v, div
+
+
+def checked_velocity(v, x):
+    """``v`` if it is a tensor shaped like the points ``x`` (one velocity per point), else
+    TypeError or ValueError: a velocity of another shape would otherwise broadcast or fail deep
+    inside the solver."""
+    if not isinstance(v, torch.Tensor):
+        raise TypeError(f"the velocity v(x, t) must return a tensor, got {type(v).__name__}")
+    if v.shape != x.shape:
+        raise ValueError(f"the velocity v(x, t) returned shape {tuple(v.shape)} for points of shape "
+                         f"{tuple(x.shape)}: it must return one velocity per point, shape (batch, dim)")
+    return v
 
 
 def rademacher(shape, dtype=None, device=None):
@@ -170,7 +182,7 @@ class ContinuousFlow(Bijector):
         def rhs(t, state):
             self.nfe += 1
             if not log_det:
-                return self.velocity(state, t)
+                return checked_velocity(self.velocity(state, t), state)
             return velocity_and_divergence(self.velocity, state[0], t, noise, create_graph)
 
         state = (x, x.new_zeros(x.shape[0])) if log_det else x
@@ -241,7 +253,13 @@ def flow_matching_loss(velocity, x, z, t, sigma_min=0.0):
     x_t = (1 - (1 - sigma_min) t) z + t x and u = dx_t/dt = x - (1 - sigma_min) z.
     ``sigma_min`` > 0 leaves the data smoothed by a Gaussian of that width at t = 1 (Lipman et
     al. 2023); 0 is the rectified-flow path of Liu et al. 2023."""
+    x = check_batch(x, None, "x")
+    z = check_batch(z, x.shape[1], "z", owner="data x")
+    if len(z) != len(x) or not isinstance(t, torch.Tensor) or t.shape != (len(x),):
+        raise ValueError(f"flow_matching_loss pairs each point with one noise and one time: x, z and t must have "
+                         f"{len(x)} rows, got z of shape {tuple(z.shape)} and t of shape {tuple(getattr(t, 'shape', ()))}")
+    check_number(sigma_min, "sigma_min", low=0, high=1, high_open=True)
     t = t.reshape(-1, 1)
     shrink = 1 - sigma_min
     x_t = (1 - shrink * t) * z + t * x
-    return (velocity(x_t, t[:, 0]) - (x - shrink * z)).square().sum(-1).mean()
+    return (checked_velocity(velocity(x_t, t[:, 0]), x_t) - (x - shrink * z)).square().sum(-1).mean()

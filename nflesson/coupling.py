@@ -9,7 +9,7 @@ import torch
 from .bijector import Bijector
 from .checks import check_positive_int
 from .nets import mlp
-from .transformers import AdditiveTransformer, AffineTransformer, SplineTransformer
+from .transformers import AdditiveTransformer, AffineTransformer, SplineTransformer, check_transformer
 
 
 def coupling_mask(dim, mask):
@@ -24,6 +24,9 @@ def coupling_mask(dim, mask):
         mask = torch.arange(dim) % 2 == 0
     elif isinstance(mask, str):
         raise ValueError(f'mask must be "halves", "alternating" or a sequence of {dim} booleans, got {mask!r}')
+    elif not isinstance(mask, (list, tuple, torch.Tensor)):
+        raise TypeError(f'mask must be "halves", "alternating" or a sequence of {dim} booleans, got '
+                        f"{type(mask).__name__}")
     else:
         mask = torch.as_tensor(mask)
         if mask.shape != (dim,):
@@ -47,6 +50,7 @@ class Coupling(Bijector):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
         check_positive_int(hidden, "hidden")
+        check_transformer(transformer)
         mask = coupling_mask(dim, mask)
         self.transformer = transformer
         self.register_buffer("mask", mask)
@@ -102,6 +106,8 @@ class AffineCoupling(Coupling):
     s = soft_clamp(raw, max_log_scale)."""
 
     def __init__(self, dim=2, mask=None, hidden=64, additive=False, max_log_scale=3.0):
+        if not isinstance(additive, bool):
+            raise TypeError(f"additive must be True or False, got {additive!r}")
         transformer = AdditiveTransformer() if additive else AffineTransformer(max_log_scale)
         super().__init__(dim, transformer, mask, hidden)
         self.additive, self.max_log_scale = additive, max_log_scale

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .bijector import Bijector, batch_constant
-from .checks import check_positive_int
+from .checks import check_finite_rows, check_positive_int
 
 
 class Affine(Bijector):
@@ -59,8 +59,11 @@ class ActNorm(Affine):
 
     The first ``inverse`` call (the scoring direction, data -> base) in training mode sets
     shift = mean(x) and log_scale = log std(x), so that its output has zero mean and unit
-    variance per coordinate. The ``initialized`` flag is a buffer: a reloaded state_dict
-    keeps its trained values and is not re-initialised.
+    variance per coordinate. A batch that cannot set them (fewer than 2 points, a NaN or inf,
+    a coordinate that does not vary) is refused with ValueError and the layer stays
+    uninitialised. The ``initialized`` flag is a buffer: a reloaded state_dict keeps its
+    trained values and is not re-initialised. In eval mode an uninitialised layer is the
+    identity map it starts as.
     """
 
     def __init__(self, dim=1):
@@ -74,7 +77,16 @@ class ActNorm(Affine):
 
     @torch.no_grad()
     def _initialize(self, x):
+        first = "ActNorm sets its shift and scale from the first batch it scores in training mode"
+        if len(x) < 2:
+            raise ValueError(f"{first}, which needs at least 2 points, got {len(x)}; score a larger batch first, "
+                             "or call flow.eval() to keep it the identity")
+        check_finite_rows(x, "the first batch")
+        std = x.std(0)
+        flat = (std <= 1e-6 * (1 + x.abs().amax(0))).nonzero().flatten().tolist()
+        if flat:
+            raise ValueError(f"{first}, which must vary in every coordinate; coordinates {flat[:10]} are constant "
+                             "in this batch (for pixels, dequantize them first: transform=nflesson.dequantize)")
         self.shift.copy_(x.mean(0))
-        std = x.std(0) if x.shape[0] > 1 else torch.ones_like(self.shift)
-        self.log_scale.copy_(std.clamp_min(1e-6).log())
+        self.log_scale.copy_(std.log())
         self.initialized.fill_(True)

@@ -25,10 +25,13 @@ class Flow(Bijector):
 
     def __init__(self, bijectors, dim=None, base=None):
         super().__init__()
-        bijectors = [bijectors] if isinstance(bijectors, Bijector) else list(bijectors)
+        if isinstance(bijectors, Bijector):
+            bijectors = [bijectors]
+        if not isinstance(bijectors, (list, tuple, nn.ModuleList)):
+            raise TypeError(f"Flow takes a list of nflesson Bijectors, got {type(bijectors).__name__}")
         for b in bijectors:
             if not isinstance(b, Bijector):
-                raise ValueError(f"Flow takes nflesson Bijectors, got {type(b).__name__}")
+                raise TypeError(f"Flow takes nflesson Bijectors, got {type(b).__name__}")
         dims = {b.dim for b in bijectors if b.dim is not None}
         if dim is not None:
             dims.add(check_positive_int(dim, "dim"))
@@ -37,6 +40,7 @@ class Flow(Bijector):
         if not dims:
             raise ValueError("no bijector fixes the dimension: pass dim=...")
         self.dim = dims.pop()
+        _check_base(base, self.dim)
         self.layers = nn.ModuleList(bijectors)
         self.custom_base = base
         self.register_buffer("base_loc", torch.zeros(self.dim))
@@ -63,9 +67,17 @@ class Flow(Bijector):
             log_dets.append(log_det)
         return x, _total(log_dets, x)
 
+    def checked(self, points, what="x"):
+        """``points`` if they are a (batch, dim) tensor of the flow's dtype, else TypeError or
+        ValueError (nflesson.checks.check_batch)."""
+        return check_batch(points, self.dim, what, owner="flow", dtype=self.dtype)
+
     def log_prob(self, x):
         """log p(x) = log p_base(f^{-1}(x)) + log|det J_{f^{-1}}(x)|, shape (batch,)."""
-        z, log_det = self._inverse(check_batch(x, self.dim))
+        x = self.checked(x)
+        if len(x) == 0:
+            return x.new_zeros(0)
+        z, log_det = self._inverse(x)
         return self.base.log_prob(z) + log_det
 
     def sample(self, n):
@@ -100,8 +112,26 @@ class Flow(Bijector):
         return LayerStages(self) if ode is None else ode.stages(time_steps, solver)
 
     def as_distribution(self):
-        """An equivalent torch.distributions.TransformedDistribution (log_prob, sample, rsample)."""
-        return D.TransformedDistribution(self.base, [BijectorTransform(b) for b in self.layers])
+        """An equivalent torch.distributions.TransformedDistribution: ``log_prob`` of one point
+        (dim,) or of points (..., dim), ``sample(shape)`` and ``rsample(shape)`` of shape
+        (*shape, dim), batch shape () and event shape (dim,). Nothing is cached, so it follows
+        the flow's parameters as they change."""
+        return D.TransformedDistribution(self.base, [BijectorTransform(b) for b in self.layers],
+                                         validate_args=False)
+
+
+def _check_base(base, dim):
+    """Raise TypeError or ValueError unless ``base`` is None or a torch distribution over vectors of
+    length ``dim`` (event shape (dim,), batch shape ())."""
+    if base is None:
+        return
+    if not isinstance(base, D.Distribution):
+        raise TypeError(f"base must be a torch.distributions.Distribution, got {type(base).__name__}")
+    if tuple(base.event_shape) != (dim,) or tuple(base.batch_shape) != ():
+        raise ValueError(f"base must have event shape ({dim},) and batch shape (), got event shape "
+                         f"{tuple(base.event_shape)} and batch shape {tuple(base.batch_shape)}; e.g. "
+                         "torch.distributions.Independent(torch.distributions.Normal(loc, scale), 1) with loc "
+                         f"and scale of length {dim}")
 
 
 def continuous_of(flow):
@@ -156,26 +186,34 @@ def _total(log_dets, points):
 
 
 class BijectorTransform(D.Transform):
-    """Wraps a nflesson Bijector as a torch.distributions.Transform acting on vectors. The
-    log-det of a pass is kept with its points, so log_abs_det_jacobian(z, x) right after that
-    pass (what TransformedDistribution.log_prob and rsample do) costs nothing more."""
+    """Wraps a nflesson Bijector as a torch.distributions.Transform acting on vectors, of any
+    leading shape (..., dim): the points are flattened into one batch for the bijector and given
+    back their shape. Nothing is cached between calls (cache_size=0), so a changed parameter
+    is seen at once; but the log-det of a pass is kept with its points, so
+    log_abs_det_jacobian(z, x) right after that pass (what TransformedDistribution.log_prob and
+    rsample do) costs nothing more."""
 
     domain = D.constraints.real_vector
     codomain = D.constraints.real_vector
     bijective = True
 
     def __init__(self, bijector):
-        super().__init__(cache_size=1)
+        super().__init__(cache_size=0)
         self.bijector = bijector
         self._last = None  # (z, x, log|det dx/dz|) of the last pass, in either direction
 
+    def _apply(self, points, inverse):
+        flat = points.reshape(-1, points.shape[-1])
+        out, log_det = self.bijector.inverse(flat) if inverse else self.bijector(flat)
+        return out.reshape(points.shape), log_det.reshape(points.shape[:-1])
+
     def _call(self, z):
-        x, log_det = self.bijector._forward(z)
+        x, log_det = self._apply(z, inverse=False)
         self._last = (z, x, log_det)
         return x
 
     def _inverse(self, x):
-        z, log_det = self.bijector._inverse(x)
+        z, log_det = self._apply(x, inverse=True)
         self._last = (z, x, -log_det)
         return z
 
@@ -183,4 +221,4 @@ class BijectorTransform(D.Transform):
         """log|det dx/dz| at the pair (z, x): that of the last pass if it computed this pair."""
         if self._last is not None and self._last[0] is z and self._last[1] is x:
             return self._last[2]
-        return self.bijector._forward(z)[1]
+        return self._apply(z, inverse=False)[1]

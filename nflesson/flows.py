@@ -11,27 +11,42 @@ from .flow import Flow
 from .elementwise import ActNorm
 from .linear import Linear, LULinear
 from .planar_radial import Planar, Radial
+from .spline import check_bins_and_bound
+
+
+def _check_sizes(factory, dim, layers, hidden=None, min_dim=1):
+    """Check a factory's sizes before any layer is built (building draws random numbers)."""
+    check_positive_int(dim, "dim")
+    check_positive_int(layers, "layers")
+    if hidden is not None:
+        check_positive_int(hidden, "hidden")
+    if dim < min_dim:
+        raise ValueError(f"{factory} needs dim >= {min_dim}: each layer keeps some coordinates and changes the "
+                         f"others, got dim = {dim}")
 
 
 def linear(dim=2, layers=1):
     """Dense linear layers x = z W + b: a Gaussian model, however many layers."""
-    return Flow([Linear(dim) for _ in range(check_positive_int(layers, "layers"))])
+    _check_sizes("linear", dim, layers)
+    return Flow([Linear(dim) for _ in range(layers)])
 
 
 def planar(dim=2, layers=8):
     """A stack of planar layers."""
-    return Flow([Planar(dim) for _ in range(check_positive_int(layers, "layers"))])
+    _check_sizes("planar", dim, layers)
+    return Flow([Planar(dim) for _ in range(layers)])
 
 
 def radial(dim=2, layers=8):
     """A stack of radial layers."""
-    return Flow([Radial(dim) for _ in range(check_positive_int(layers, "layers"))])
+    _check_sizes("radial", dim, layers)
+    return Flow([Radial(dim) for _ in range(layers)])
 
 
 def _alternate(first, second, layers):
     """``layers`` items alternating between first and second, ending with first: the layer
     next to the data gets ``first`` (as in zuko's flows, whose transforms start at the data)."""
-    return [first if (layers - 1 - i) % 2 == 0 else second for i in range(check_positive_int(layers, "layers"))]
+    return [first if (layers - 1 - i) % 2 == 0 else second for i in range(layers)]
 
 
 def _masks(dim, layers):
@@ -44,7 +59,7 @@ def _masks(dim, layers):
 def _orders(dim, layers):
     """Autoregressive orders flipping from layer to layer; the layer next to the data uses the
     order 0, 1, ..., dim - 1."""
-    order = torch.arange(check_positive_int(dim, "dim"))
+    order = torch.arange(dim)
     return _alternate(order, order.flip(0), layers)
 
 
@@ -54,6 +69,9 @@ def realnvp(dim=2, layers=8, hidden=64, additive=False):
     data keeps the first half. ``additive=True`` gives NICE's additive coupling layers, a
     volume-preserving flow (log-det 0); NICE itself ends with a diagonal scaling, which you add
     as ``Flow([*flow.layers, Affine(dim)])``."""
+    _check_sizes("realnvp", dim, layers, hidden, min_dim=2)
+    if not isinstance(additive, bool):
+        raise TypeError(f"additive must be True or False, got {additive!r}")
     return Flow([AffineCoupling(dim, m, hidden, additive) for m in _masks(dim, layers)])
 
 
@@ -63,6 +81,7 @@ def glow(dim=64, layers=4, hidden=32):
     coordinates), then an affine coupling layer whose masks alternate as in ``realnvp``. For
     pixels, end it with the pixel-to-real map: ``Flow([glow(64), LogitPixels(17)])``. The
     defaults suit the 1,000 training digits (wider networks overfit them within 1,000 steps)."""
+    _check_sizes("glow", dim, layers, hidden, min_dim=2)
     steps = [[AffineCoupling(dim, m, hidden), LULinear(dim), ActNorm(dim)] for m in _masks(dim, layers)]
     return Flow([layer for step in steps for layer in step])
 
@@ -74,12 +93,14 @@ def _autoregressive_layers(dim, layers, hidden):
 
 def maf(dim=2, layers=8, hidden=64):
     """Masked autoregressive flow: scoring in one pass per layer, sampling in dim passes."""
+    _check_sizes("maf", dim, layers, hidden)
     return Flow(_autoregressive_layers(dim, layers, hidden))
 
 
 def iaf(dim=2, layers=8, hidden=64):
     """Inverse autoregressive flow: sampling (and sample_and_log_prob) in one pass per layer,
     scoring new points in dim passes. The flow of choice for variational inference."""
+    _check_sizes("iaf", dim, layers, hidden)
     return Flow([Inverse(layer) for layer in _autoregressive_layers(dim, layers, hidden)])
 
 
@@ -88,6 +109,10 @@ def nsf(dim=2, layers=4, hidden=64, bins=8, bound=5.0, autoregressive=False):
     in ``realnvp``, or with ``autoregressive=True`` spline autoregressive layers whose orders
     flip as in ``maf`` (one pass to score, dim passes to sample). Each changed coordinate goes
     through a monotone rational-quadratic spline with ``bins`` bins on [-bound, bound]."""
+    if not isinstance(autoregressive, bool):
+        raise TypeError(f"autoregressive must be True or False, got {autoregressive!r}")
+    _check_sizes("nsf", dim, layers, hidden, min_dim=1 if autoregressive else 2)
+    check_bins_and_bound(bins, bound)
     if autoregressive:
         return Flow([SplineAutoregressive(dim, hidden, bins, bound, o) for o in _orders(dim, layers)])
     return Flow([SplineCoupling(dim, m, hidden, bins, bound) for m in _masks(dim, layers)])

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .checks import check_positive
+
 
 @dataclass
 class Snapshot:
@@ -27,7 +29,9 @@ class History:
     the pictures, one (low, high) per dimension; ``grid`` the list of 1D tick tensors (one per
     dimension) on which snapshot densities are evaluated, for 1D and 2D flows only (None above:
     a grid would not fit in memory); ``target_samples`` holds samples of the target to draw
-    next to the model's (None if it has none)."""
+    next to the model's (None if it has none). ``interrupted`` is True for a run stopped before
+    its last step (its losses and snapshots are those recorded until then); ``notes`` keeps the
+    warnings the run gave (a loss that blew up, a stop)."""
 
     objective: str
     bounds: tuple
@@ -35,6 +39,16 @@ class History:
     target_samples: torch.Tensor = None
     losses: list = field(default_factory=list)
     snapshots: list = field(default_factory=list)
+    interrupted: bool = False
+    notes: list = field(default_factory=list)
+
+    def __repr__(self):
+        """E.g. 'History(maximum likelihood, 1000 steps, loss 2.93 -> 1.42, 51 snapshots)'."""
+        losses = f"loss {self.losses[0]:.4g} -> {self.losses[-1]:.4g}" if self.losses else "no loss yet"
+        stopped = ", interrupted" if self.interrupted else ""
+        notes = "".join(f"\n  note: {text}" for text in self.notes)
+        return (f"History({self.objective}, {len(self.losses)} steps, {losses}, {len(self.snapshots)} "
+                f"snapshots{stopped}){notes}")
 
     def save_gif(self, path, fps=8, dpi=72, reference=None, figsize=(10, 3.2)):
         """Write the run as an animated GIF, one frame per snapshot: samples against the target,
@@ -42,6 +56,9 @@ class History:
         or a (value, label) pair, see ``viz.SnapshotFigure``). Returns ``path``."""
         from .viz import SnapshotFigure, write_gif
 
+        check_positive(fps, "fps")
+        if not self.snapshots:
+            raise ValueError("this History has no snapshots to draw")
         frame = SnapshotFigure(self, reference, figsize=figsize, dpi=dpi)
         return write_gif([frame.render(k) for k in range(len(self.snapshots))], path, fps)
 
@@ -54,7 +71,7 @@ class SnapshotRecorder:
 
     def __init__(self, flow, objective, bounds, target_samples, grid_size, n_samples, context=contextlib.nullcontext):
         self.flow, self.n_samples, self.context = flow, n_samples, context
-        dtype = next(flow.parameters(), flow.base_loc).dtype
+        dtype = flow.dtype
         ticks, self.grid_points, self.grid_shape = None, None, None
         if len(bounds) <= 2:
             ticks = [torch.linspace(lo, hi, grid_size, dtype=dtype) for lo, hi in bounds]

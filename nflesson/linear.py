@@ -1,4 +1,4 @@
-"""Linear bijectors x = z W + b (row vectors, as in the articles) and coordinate permutations."""
+"""Linear bijectors x = z W + b (points are rows, as in the tensors (batch, dim)) and coordinate permutations."""
 
 import torch
 from torch import nn
@@ -23,7 +23,10 @@ class Linear(Bijector):
         return z @ self.weight + self.bias, batch_constant(torch.linalg.slogdet(self.weight).logabsdet, z)
 
     def _inverse(self, x):
-        z = torch.linalg.solve(self.weight, x - self.bias, left=False)
+        z, info = torch.linalg.solve_ex(self.weight, x - self.bias, left=False)
+        if info.item() != 0:
+            raise ValueError("Linear.inverse needs an invertible weight W, but det W = 0: the map flattens space onto "
+                             "a lower-dimensional subspace, and no z maps to most x")
         return z, batch_constant(-torch.linalg.slogdet(self.weight).logabsdet, x)
 
 
@@ -73,6 +76,9 @@ class Permute(Bijector):
         super().__init__()
         if isinstance(dim_or_permutation, int) and not isinstance(dim_or_permutation, bool):
             permutation = torch.arange(check_positive_int(dim_or_permutation, "dim") - 1, -1, -1)
+        elif not isinstance(dim_or_permutation, (list, tuple, range, torch.Tensor)):
+            raise TypeError(f"Permute needs a dim >= 1 or a permutation of 0..n-1 (a list or a tensor), got "
+                            f"{type(dim_or_permutation).__name__} {dim_or_permutation!r}")
         else:
             try:
                 permutation = torch.as_tensor(dim_or_permutation)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_positive_int
+from .checks import check_int, check_positive_int
 
 
 def zero_last_layer(net):
@@ -62,7 +62,12 @@ class MADE(nn.Module):
         check_positive_int(hidden, "hidden")
         self.params_per_dim = check_positive_int(params_per_dim, "params_per_dim")
         check_positive_int(hidden_layers, "hidden_layers")
+        if order is not None and not isinstance(order, (list, tuple, range, torch.Tensor)):
+            raise TypeError(f"order must be a permutation of 0..{dim - 1} (a list or a tensor), got "
+                            f"{type(order).__name__}")
         order = torch.arange(dim) if order is None else torch.as_tensor(order)
+        if order.dtype in (torch.bool,) or order.is_floating_point() or order.is_complex():
+            raise TypeError(f"order must hold integers, got {order.dtype}")
         if order.shape != (dim,) or not torch.equal(order.sort().values, torch.arange(dim)):
             raise ValueError(f"order must be a permutation of 0..{dim - 1}, got {order.tolist()}")
         in_degrees = torch.empty(dim, dtype=torch.long)
@@ -97,8 +102,7 @@ class VelocityMLP(nn.Module):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
         check_positive_int(hidden, "hidden")
-        if isinstance(frequencies, bool) or not isinstance(frequencies, int) or frequencies < 0:
-            raise ValueError(f"frequencies must be an integer >= 0, got {frequencies!r}")
+        check_int(frequencies, "frequencies", low=0)
         self.register_buffer("frequencies", torch.arange(1, frequencies + 1) * math.pi, persistent=False)
         sizes = [dim + 1 + 2 * frequencies] + [hidden] * check_positive_int(hidden_layers, "hidden_layers")
         modules = []

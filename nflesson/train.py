@@ -5,13 +5,15 @@ settings (``TrainingSettings``); the loop reports its losses and snapshot steps 
 (nflesson.history.SnapshotRecorder), which makes the ``History`` for plots, widgets and GIFs."""
 
 import dataclasses
+import math
+import warnings
 from dataclasses import dataclass
 
 import torch
 from tqdm.auto import trange
 
 from .bijector import Bijector
-from .checks import check_batch, check_positive, check_positive_int
+from .checks import check_batch, check_finite_rows, check_number, check_positive, check_positive_int, check_seed
 from .continuous import ContinuousFlow, flow_matching_loss
 from .flow import Flow, continuous_of
 from .history import SnapshotRecorder
@@ -19,7 +21,21 @@ from .threads import one_thread as _one_thread  # training runs on one CPU threa
 
 
 class TrainingError(RuntimeError):
-    """Raised when the loss stops being a finite number."""
+    """Raised when the loss stops being a finite number. ``history`` holds what the run recorded
+    until then (its losses and snapshots), as an interrupted run's History does."""
+
+    def __init__(self, message, history=None):
+        super().__init__(message)
+        self.history = history
+
+
+class TrainingWarning(UserWarning):
+    """Issued when a run's loss blows up or ends above where it started (the learning rate is
+    probably too large), and when a run is stopped before its last step. The message is also
+    kept in the History's ``notes``."""
+
+
+warnings.filterwarnings("always", category=TrainingWarning)  # every run's warning, not only the first
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,9 @@ class TrainingSettings:
         if self.snapshot_every is not None:
             check_positive_int(self.snapshot_every, "snapshot_every")
         check_positive_int(self.frames, "frames")
+        check_seed(self.seed)
+        if not isinstance(self.progress, bool):
+            raise TypeError(f"progress must be True or False, got {self.progress!r}")
         check_positive_int(self.grid_size, "grid_size")
         check_positive_int(self.n_samples, "n_samples")
 
@@ -81,7 +100,11 @@ def fit(flow, data, transform=None, **settings):
     the ODE (FFJORD): each step solves it with its divergence and backpropagates through the
     solver, so a fixed-step solver (e.g. method="rk4", steps=10) keeps steps affordable."""
     settings = TrainingSettings.of("fit", settings)
-    batch, target_samples, bounds = _minibatches(data, flow.dim, settings)
+    _check_flow(flow, "fit")
+    if transform is not None and not callable(transform):
+        raise TypeError(f"transform must be a function of a minibatch (e.g. nflesson.dequantize) or None, got "
+                        f"{type(transform).__name__}")
+    batch, target_samples, bounds = _minibatches(data, flow, settings)
 
     def loss():
         x = batch()
@@ -98,19 +121,28 @@ def fit_reverse_kl(flow, log_density, **settings):
     or 2D flow needs ``bounds`` for its density grid otherwise. ``settings``: those of
     ``TrainingSettings``. Returns a History."""
     settings = TrainingSettings.of("fit_reverse_kl", settings)
+    _check_flow(flow, "fit_reverse_kl")
     log_p = getattr(log_density, "log_prob", log_density)
+    if not callable(log_p):
+        raise TypeError("log_density must be a function of the points (batch, dim) or an object with log_prob, "
+                        f"got {type(log_density).__name__}")
     bounds = settings.bounds or getattr(log_density, "bounds", None)
     if bounds is None:
         if flow.dim <= 2:
             raise ValueError("pass bounds=((xmin, xmax), (ymin, ymax)) for the plotting grid")
         bounds = ((-3.0, 3.0),) * flow.dim  # nothing is drawn on a grid above 2D
+    bounds = check_bounds(bounds, flow.dim)
     target_samples = None
     if hasattr(log_density, "sample"):
         target_samples = log_density.sample(settings.n_samples, generator=torch.Generator().manual_seed(settings.seed))
 
     def loss():
         x, log_q = flow.sample_and_log_prob(settings.batch_size)
-        return (log_q - log_p(x)).mean()
+        log_p_x = log_p(x)
+        if not isinstance(log_p_x, torch.Tensor) or log_p_x.shape != log_q.shape:
+            raise ValueError(f"log_density must return one log-density per point, shape ({len(x)},) for points of "
+                             f"shape {tuple(x.shape)}, got {_shape_of(log_p_x)}")
+        return (log_q - log_p_x).mean()
 
     return _train(flow, loss, settings, _recorder(flow, "reverse KL", bounds, target_samples, settings))
 
@@ -137,18 +169,19 @@ def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=Non
     settings = TrainingSettings.of("fit_flow_matching", settings, steps=2000, batch_size=512, lr=1e-2, frames=25,
                                    grid_size=60)
     flow, continuous = _flow_of(flow_or_velocity)
-    if isinstance(sigma_min, bool) or not isinstance(sigma_min, (int, float)) or not 0 <= sigma_min < 1:
-        raise ValueError(f"sigma_min must be a number in [0, 1), got {sigma_min!r}")
+    check_number(sigma_min, "sigma_min", low=0, high=1, high_open=True)
+    if snapshot_solver is not None and not isinstance(snapshot_solver, dict):
+        raise TypeError(f"snapshot_solver must be a dict of solver settings, e.g. {SNAPSHOT_SOLVER}, got "
+                        f"{type(snapshot_solver).__name__}")
     snapshot_solver = dict(SNAPSHOT_SOLVER if snapshot_solver is None else snapshot_solver)
     with continuous.solver(**snapshot_solver):  # a bad setting fails now, not at the first snapshot
         pass
-    batch, target_samples, bounds = _minibatches(data, flow.dim, settings)
-    dtype = flow.base_loc.dtype
+    batch, target_samples, bounds = _minibatches(data, flow, settings)
 
     def loss():
-        x = batch().to(dtype)
-        z = flow.base.sample((len(x),)).to(dtype)
-        t = torch.rand(len(x), dtype=dtype)
+        x = batch()
+        z = flow.base.sample((len(x),))
+        t = torch.rand(len(x), dtype=x.dtype)
         return flow_matching_loss(continuous.velocity, x, z, t, sigma_min)
 
     recorder = _recorder(flow, "flow matching", bounds, target_samples, settings,
@@ -171,30 +204,64 @@ def _flow_of(model):
                      f"got {type(model).__name__}")
 
 
-def _minibatches(data, dim, settings):
-    """(batch(), samples of the target for the pictures, bounds) for a target (fresh samples
-    every call) or an (n, dim) tensor (minibatches drawn from it; all of it when
-    batch_size >= n)."""
-    generator = torch.Generator().manual_seed(settings.seed)
-    batch_size = settings.batch_size
-    if hasattr(data, "sample"):
-        target_dim, bounds = data.dim, settings.bounds or data.bounds
-        target_samples = data.sample(settings.n_samples, generator=generator)
+def _check_flow(flow, loop):
+    if not isinstance(flow, Flow):
+        raise TypeError(f"{loop} trains an nflesson.Flow (e.g. nflesson.flows.realnvp(2)), got "
+                        f"{type(flow).__name__}; a single bijector b trains as nflesson.Flow([b])")
 
-        def batch():
-            return data.sample(batch_size, generator=generator)
-    else:
-        data = check_batch(data, dim, "data")
-        target_dim, bounds = data.shape[1], settings.bounds or _padded_bounds(data)
+
+def _shape_of(value):
+    return f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+
+
+def check_bounds(bounds, dim):
+    """``bounds`` as a tuple of ``dim`` (low, high) pairs of finite numbers with low < high, else
+    TypeError or ValueError."""
+    need = f"bounds must be {dim} (low, high) pair{'s' if dim > 1 else ''}, one per dimension"
+    try:
+        pairs = [tuple(pair) for pair in bounds]
+    except TypeError:
+        raise TypeError(f"{need}, e.g. {((-3, 3),) * min(dim, 2)}, got {bounds!r}") from None
+    if len(pairs) != dim or any(len(pair) != 2 for pair in pairs):
+        raise ValueError(f"{need}, got {bounds!r}")
+    checked = []
+    for lo, hi in pairs:
+        lo, hi = check_number(lo, "a low bound"), check_number(hi, "a high bound")
+        if not lo < hi:
+            raise ValueError(f"{need} with low < high, got {bounds!r}")
+        checked.append((lo, hi))
+    return tuple(checked)
+
+
+def _minibatches(data, flow, settings):
+    """(batch(), samples of the target for the pictures, bounds) for a target (fresh samples
+    every call, drawn in the flow's dtype) or an (n, dim) tensor of the flow's dtype
+    (minibatches drawn from it; all of it when batch_size >= n), checked before training."""
+    generator = torch.Generator().manual_seed(settings.seed)
+    batch_size, dim, dtype = settings.batch_size, flow.dim, flow.dtype
+    if isinstance(data, torch.Tensor):
+        data = check_batch(data, dim, "data", dtype=dtype)
+        if len(data) == 0:
+            raise ValueError("data is empty: training needs at least one point")
+        check_finite_rows(data, "data")
+        bounds = check_bounds(settings.bounds or _padded_bounds(data), dim)
         target_samples = data[: settings.n_samples]
 
         def batch():
             if batch_size >= len(data):
                 return data
             return data[torch.randint(len(data), (batch_size,), generator=generator)]
+    elif callable(getattr(data, "sample", None)) and hasattr(data, "dim"):
+        if data.dim != dim:
+            raise ValueError(f"the data has dim = {data.dim} but the flow has dim = {dim}")
+        bounds = check_bounds(settings.bounds or data.bounds, dim)
+        target_samples = data.sample(settings.n_samples, generator=generator)
 
-    if target_dim != dim:
-        raise ValueError(f"the data has dim = {target_dim} but the flow has dim = {dim}")
+        def batch():
+            return data.sample(batch_size, generator=generator).to(dtype)
+    else:
+        raise TypeError("data must be a tensor of points (n, dim) or a target with sample() and dim (e.g. "
+                        f"nflesson.data.get('moons')), got {type(data).__name__}")
     return batch, target_samples, bounds
 
 
@@ -205,37 +272,102 @@ def _recorder(flow, objective, bounds, target_samples, settings, **options):
 def _train(flow, loss_fn, settings, recorder):
     """The loop all three objectives share: Adam on ``loss_fn()`` for ``settings.steps`` steps on
     one thread, seeded, with a progress bar; it tells ``recorder`` each loss and asks it for a
-    snapshot every ``settings.every`` steps and after the last. Returns ``recorder.history``."""
+    snapshot every ``settings.every`` steps and after the last. Returns ``recorder.history``.
+
+    A run stopped early keeps what it recorded: when the learner interrupts it (KeyboardInterrupt,
+    the notebook's Stop button) the History comes back with ``interrupted`` set and a note; when
+    the loss stops being finite, TrainingError carries it. A loss that blows up or ends above
+    where it started gives a TrainingWarning (``LossWatch``). The flow is left in eval mode."""
     steps = settings.steps
     parameters = [p for p in flow.parameters() if p.requires_grad]
     if not parameters:
         raise ValueError("this flow has no trainable parameters")
     optimizer, schedule = optimizer_and_schedule(parameters, settings.lr, steps)
+    history, watch = recorder.history, LossWatch(settings.lr)
     flow.train()
-    with torch.random.fork_rng(), _one_thread():
-        torch.manual_seed(settings.seed)
-        recorder.start()
-        bar = trange(steps, disable=not settings.progress, desc=recorder.history.objective)
-        for step in bar:
-            loss = loss_fn()
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"the loss became {loss.item()} at step {step}: try a smaller lr (now {settings.lr}), "
-                    "fewer or smaller layers, or data scaled to about unit size"
-                )
-            if step % settings.every == 0:
-                recorder.snapshot(step, loss.item())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            recorder.loss(loss.item())
-            if step % max(1, steps // 100) == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        with torch.no_grad():
-            final = loss_fn().item()
-        recorder.snapshot(steps, final)
-    return recorder.history
+    try:
+        with torch.random.fork_rng(), _one_thread():
+            torch.manual_seed(settings.seed)
+            recorder.start()
+            with trange(steps, disable=not settings.progress, desc=history.objective) as bar:
+                for step in bar:
+                    loss = _finite(loss_fn(), step, flow, history, settings.lr)
+                    value = loss.item()
+                    if step % settings.every == 0:
+                        recorder.snapshot(step, value)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    schedule.step()
+                    recorder.loss(value)
+                    watch.step(step, value, history)
+                    if step % max(1, steps // 100) == 0:
+                        bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+            with torch.no_grad():
+                final = _finite(loss_fn(), steps, flow, history, settings.lr).item()
+            recorder.snapshot(steps, final)
+        watch.end(history)
+    except KeyboardInterrupt:
+        history.interrupted = True
+        note(history, f"training was stopped at step {len(history.losses)} of {steps}: the History keeps the "
+                      f"{len(history.losses)} losses and {len(history.snapshots)} snapshots recorded until then, "
+                      "and the flow the parameters it had when stopped")
+    finally:
+        flow.eval()
+    return history
+
+
+def note(history, message):
+    """Keep ``message`` in the History's notes and show it as a TrainingWarning."""
+    history.notes.append(message)
+    warnings.warn(message, TrainingWarning, stacklevel=4)
+
+
+def _finite(loss, step, flow, history, lr):
+    """``loss`` if it is finite, else TrainingError carrying ``history``. If the parameters
+    themselves are no longer finite, the flow is put back to its last snapshot first."""
+    if torch.isfinite(loss):
+        return loss
+    message = f"the loss became {loss.item()} at step {step}"
+    if all(torch.isfinite(p).all() for p in flow.parameters()):
+        message += f"; the flow keeps its parameters of step {step}"
+    elif history.snapshots:
+        flow.load_state_dict(history.snapshots[-1].state)
+        message += (f"; its parameters had become NaN or inf, so the flow was put back to its last snapshot "
+                    f"(step {history.snapshots[-1].step})")
+    raise TrainingError(f"{message}. Try a smaller lr (now {lr}), fewer or smaller layers, or data scaled to about "
+                        "unit size; the error's .history holds what was recorded", history)
+
+
+class LossWatch:
+    """Tells a run whose loss blows up from a noisy one, from its losses alone. Two signs, each
+    noted once (``note``): a loss more than 10 max(1, |L_0|) above the first loss L_0 (a jump
+    of that size is a step that overshot, not noise), and, for runs of 50 steps or more, a final
+    mean loss (the last tenth of the steps) more than 3 standard deviations of those last losses
+    above L_0 (training made the model worse)."""
+
+    def __init__(self, lr):
+        self.lr, self.first, self.warned = lr, None, False
+
+    def step(self, step, value, history):
+        if self.first is None:
+            self.first = value
+        elif not self.warned and value > self.first + 10 * max(1.0, abs(self.first)):
+            self.warned = True
+            note(history, f"the loss jumped to {value:.4g} at step {step} (it started at {self.first:.4g}): the "
+                          f"learning rate (lr = {self.lr:g}) is probably too large for this flow; try lr = "
+                          f"{self.lr / 10:g}")
+
+    def end(self, history):
+        losses = history.losses
+        if len(losses) < 50:
+            return
+        last = torch.tensor(losses[-max(5, len(losses) // 10):], dtype=torch.float64)
+        mean, spread = last.mean().item(), last.std().item()
+        if mean > self.first + 3 * spread and math.isfinite(mean):
+            note(history, f"the loss ended at {mean:.4g} (the mean of the last {len(last)} steps), above where it "
+                          f"started ({self.first:.4g}): training made the model worse; the learning rate "
+                          f"(lr = {self.lr:g}) is probably too large, try lr = {self.lr / 10:g}")
 
 
 def optimizer_and_schedule(parameters, lr, steps):
@@ -253,6 +385,9 @@ def optimizer_and_schedule(parameters, lr, steps):
 
 
 def _padded_bounds(data, margin=0.15):
+    """The data's range with ``margin`` of its width on each side (1 on each side of a column
+    that does not vary)."""
     lo, hi = data.min(0).values, data.max(0).values
     pad = (hi - lo) * margin
+    pad = torch.where(pad > 0, pad, torch.ones_like(pad))
     return tuple((float(a - p), float(b + p)) for a, b, p in zip(lo, hi, pad))

@@ -12,6 +12,14 @@ from .nets import soft_clamp
 from .spline import check_bins_and_bound, rational_quadratic
 
 
+def check_transformer(transformer):
+    """Raise TypeError unless ``transformer`` is one (a callable with ``params_per_dim``)."""
+    if not callable(transformer) or not isinstance(getattr(transformer, "params_per_dim", None), int):
+        raise TypeError("transformer must be an elementwise transformer such as AffineTransformer(), "
+                        f"AdditiveTransformer() or SplineTransformer(bins, bound), got {type(transformer).__name__}")
+    return transformer
+
+
 class AffineTransformer:
     """y = x exp(s) + t with theta = (t, raw) and s = soft_clamp(raw, max_log_scale), so that one
     bad step cannot make a scale explode; log|f'| = s."""

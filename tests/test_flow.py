@@ -175,7 +175,7 @@ def test_flow_errors():
         nf.Flow([nf.Affine(2)], dim=3)
     with pytest.raises(ValueError, match="pass dim"):
         nf.Flow([nf.Exp()])
-    with pytest.raises(ValueError, match="Bijectors"):
+    with pytest.raises(TypeError, match="Bijectors"):
         nf.Flow([torch.nn.Linear(2, 2)])
     flow = nf.flows.maf(3, layers=1)
     with pytest.raises(ValueError, match="2 columns but this flow has dim = 3"):
