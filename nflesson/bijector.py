@@ -21,6 +21,7 @@ class Bijector(nn.Module):
     """
 
     dim = None
+    noun = None  # what error messages call it (None: its class name)
 
     @property
     def dtype(self):
@@ -33,8 +34,8 @@ class Bijector(nn.Module):
 
     def checked(self, points, what="input"):
         """``points`` if they are a (batch, dim) tensor of this bijector's dtype, else TypeError
-        or ValueError (nflesson.checks.check_batch)."""
-        return check_batch(points, self.dim, what, owner=type(self).__name__, dtype=self.dtype)
+        or ValueError (nflesson.checks.check_batch) naming ``what`` they are."""
+        return check_batch(points, self.dim, what, owner=self.noun or type(self).__name__, dtype=self.dtype)
 
     def forward(self, z):
         z = self.checked(z)
@@ -63,7 +64,7 @@ class Inverse(Bijector):
     def __init__(self, bijector):
         super().__init__()
         if not isinstance(bijector, Bijector):
-            raise ValueError(f"Inverse needs a nflesson.Bijector, got {type(bijector).__name__}")
+            raise TypeError(f"Inverse needs a nflesson.Bijector, got {type(bijector).__name__}")
         self.bijector = bijector
         self.dim = bijector.dim
 

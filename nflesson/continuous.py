@@ -153,7 +153,9 @@ class ContinuousFlow(Bijector):
         or decreasing sequence in [0, 1]), in one solve: a (len(times), batch, dim) tensor and,
         with ``log_det=True``, the (len(times), batch) log|det| of the map from times[0] to each
         time. E.g. times = linspace(0, 1, K + 1) gives the path from the base to the data."""
-        points = check_batch(points, self.dim)
+        points = self.checked(points, "points")
+        if not isinstance(times, (list, tuple, range, torch.Tensor)):
+            raise TypeError(f"times must be a sequence or a tensor of times in [0, 1], got {type(times).__name__}")
         times = torch.as_tensor(times, dtype=torch.float64).flatten()
         if len(times) < 2 or not ((times >= 0) & (times <= 1)).all():
             raise ValueError("times must hold at least two times in [0, 1]")

@@ -11,7 +11,7 @@ from torch import distributions as D
 from torch import nn
 
 from .bijector import Bijector
-from .checks import check_batch, check_positive_int
+from .checks import check_positive_int
 from .continuous import ContinuousFlow
 
 
@@ -22,6 +22,8 @@ class Flow(Bijector):
     moves with ``.to(device)``/``.double()`` and its ``state_dict`` is complete. ``dim`` is
     taken from the bijectors when not given. A Flow is itself a Bijector (flows nest).
     """
+
+    noun = "flow"
 
     def __init__(self, bijectors, dim=None, base=None):
         super().__init__()
@@ -67,14 +69,9 @@ class Flow(Bijector):
             log_dets.append(log_det)
         return x, _total(log_dets, x)
 
-    def checked(self, points, what="x"):
-        """``points`` if they are a (batch, dim) tensor of the flow's dtype, else TypeError or
-        ValueError (nflesson.checks.check_batch)."""
-        return check_batch(points, self.dim, what, owner="flow", dtype=self.dtype)
-
     def log_prob(self, x):
         """log p(x) = log p_base(f^{-1}(x)) + log|det J_{f^{-1}}(x)|, shape (batch,)."""
-        x = self.checked(x)
+        x = self.checked(x, "x")
         if len(x) == 0:
             return x.new_zeros(0)
         z, log_det = self._inverse(x)
@@ -153,7 +150,7 @@ class LayerStages:
     def points(self, x, inverse=False, log_det=False):
         """[x, b_1(x), b_2(b_1(x)), ...] (with ``inverse=True``: [x, b_K^{-1}(x), ...]) and,
         with ``log_det``, [0, log|det J_1|, log|det J_1| + log|det J_2|, ...]."""
-        x = check_batch(x, self.flow.dim)
+        x = self.flow.checked(x, "points")
         layers = reversed(self.flow.layers) if inverse else self.flow.layers
         points, totals = [x], [x.new_zeros(x.shape[0])]
         for layer in layers:

@@ -126,6 +126,8 @@ def fit_reverse_kl(flow, log_density, **settings):
     if not callable(log_p):
         raise TypeError("log_density must be a function of the points (batch, dim) or an object with log_prob, "
                         f"got {type(log_density).__name__}")
+    if getattr(log_density, "dim", flow.dim) != flow.dim:
+        raise ValueError(f"the target has dim = {log_density.dim} but the flow has dim = {flow.dim}")
     bounds = settings.bounds or getattr(log_density, "bounds", None)
     if bounds is None:
         if flow.dim <= 2:
