@@ -239,6 +239,21 @@ def test_a_non_finite_loss_raises_training_error_carrying_the_history_and_a_soun
     assert nf.TrainingError is nf.train.TrainingError
 
 
+def test_parameters_made_nan_by_a_step_are_put_back_to_the_last_snapshot():
+    flow = nf.flows.realnvp(2, layers=2, hidden=8)
+    steps = []
+    weight = flow.layers[0].conditioner[0].weight
+    weight.register_hook(lambda grad: grad * float("nan") if len(steps) == 17 else grad)
+
+    def count(x):
+        steps.append(1)
+        return x
+    with pytest.raises(nf.TrainingError, match=r"put back to its last snapshot \(step 15\)") as info:
+        nf.fit(flow, MOONS, transform=count, steps=50, snapshot_every=5, progress=False)
+    assert all(torch.isfinite(p).all() for p in flow.parameters())
+    assert unchanged(flow, info.value.history.snapshots[-1].state)
+
+
 def test_training_data_is_checked_once_before_training():
     flow = nf.flows.realnvp(2, layers=2, hidden=8)
     before = snapshot(flow)
