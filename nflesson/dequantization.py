@@ -17,12 +17,56 @@ import torch
 import torch.nn.functional as F
 
 from .bijector import Bijector
-from .checks import check_batch, check_positive_int
+from .checks import _name_of, check_batch, check_number, check_positive_int
+
+
+def _levels(x, what="x", dtype=None):
+    """``x`` as a floating tensor of integer pixel levels 0, 1, 2, ...: an integer tensor becomes
+    ``dtype`` (default: torch.get_default_dtype(), which holds such levels exactly); a floating one
+    must hold whole numbers >= 0 already. Else TypeError (not a real tensor) or ValueError."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor of integer pixel levels 0, 1, ..., L - 1, got {_name_of(x)}; "
+                        "torch.as_tensor(levels) makes one")
+    if x.dtype == torch.bool or x.is_complex():
+        raise TypeError(f"{what} must hold integer pixel levels (an integer or floating tensor), got {x.dtype}")
+    if not x.is_floating_point():
+        x = x.to(dtype or torch.get_default_dtype())
+    if x.numel():
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{what} has NaN or inf entries; pixel levels are whole numbers 0, 1, ..., L - 1")
+        fractional = x != torch.floor(x)
+        if fractional.any():
+            example = x[fractional][0].item()
+            raise ValueError(f"{what} must hold integer pixel levels 0, 1, ..., L - 1, but it holds non-integer values "
+                             f"such as {example:.6g}: dequantization adds noise of width 1, one level. Scaled pixels "
+                             "(x / 16, x / 255) would be drowned in it: dequantize the levels, then scale the result")
+        if (x < 0).any():
+            raise ValueError(f"{what} must hold pixel levels >= 0 (0, 1, ..., L - 1), got the value "
+                             f"{x.min().item():.6g}")
+    return x
+
+
+def _check_generator(generator, device):
+    if generator is None:
+        return None
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)) or None, got "
+                        f"{_name_of(generator)} {generator!r}")
+    if generator.device.type != device.type:
+        raise ValueError(f"generator is on {generator.device} but the pixels are on {device}: torch draws the noise "
+                         "with a generator of the pixels' device")
+    return generator
 
 
 def dequantize(x, generator=None):
     """x + u with u ~ U[0, 1)^d drawn afresh per pixel (``generator``: an optional seeded
-    torch.Generator): integer levels 0..L-1 become continuous values in [0, L)."""
+    torch.Generator): integer levels 0..L-1 become continuous values in [0, L).
+
+    ``x`` is a tensor of any shape holding whole numbers >= 0: a floating tensor keeps its dtype, an
+    integer one becomes ``torch.get_default_dtype()``. Non-integer values (scaled pixels such as
+    ``x / 16``, for which noise of width 1 would be as wide as the whole range) raise ValueError."""
+    x = _levels(x)
+    _check_generator(generator, x.device)
     return x + torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
 
 
@@ -44,11 +88,11 @@ class LogitPixels(Bijector):
     """
 
     def __init__(self, levels=17, alpha=0.01):
+        check_positive_int(levels, "levels")
+        alpha = check_number(alpha, "alpha", low=0, high=0.5, high_open=True)
         super().__init__()
-        self.levels = check_positive_int(levels, "levels")
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < 0.5:
-            raise ValueError(f"alpha must be a number with 0 <= alpha < 0.5, got {alpha!r}")
-        self.alpha = float(alpha)
+        self.levels = levels
+        self.alpha = alpha
         self.scale = levels / (1 - 2 * alpha)  # dy/dp
 
     def _forward(self, z):
@@ -69,8 +113,25 @@ class LogitPixels(Bijector):
 
 
 def bits_per_dim(nats_per_image, dim=64):
-    """Bits per dimension of a negative log-likelihood: nats / (dim ln 2)."""
-    return nats_per_image / (check_positive_int(dim, "dim") * math.log(2))
+    """Bits per dimension of a negative log-likelihood: nats / (dim ln 2). ``nats_per_image`` is a
+    number or a tensor (then per image) of negative log-likelihoods in nats, >= 0: the dequantized
+    NLL of discrete data is (ValueError for a log-likelihood, which is negative)."""
+    check_positive_int(dim, "dim")
+    if isinstance(nats_per_image, torch.Tensor):
+        if nats_per_image.dtype == torch.bool or nats_per_image.is_complex():
+            raise TypeError(f"nats_per_image must hold real numbers, got a tensor of {nats_per_image.dtype}")
+        if nats_per_image.numel() and not torch.isfinite(nats_per_image).all():
+            raise ValueError("nats_per_image has NaN or inf entries; bits per dimension need finite negative "
+                             "log-likelihoods")
+        lowest = nats_per_image.min().item() if nats_per_image.numel() else 0.0
+    else:
+        if isinstance(nats_per_image, bool) or not isinstance(nats_per_image, (int, float)):
+            raise TypeError(f"nats_per_image must be a number or a tensor, got {_name_of(nats_per_image)}")
+        lowest = check_number(nats_per_image, "nats_per_image")
+    if lowest < 0:
+        raise ValueError(f"nats_per_image must be a negative log-likelihood (NLL), which is >= 0 for discrete data, "
+                         f"got {lowest:.6g}: a log-likelihood? Pass its negative, bits_per_dim(-log_likelihood)")
+    return nats_per_image / (dim * math.log(2))
 
 
 def dequantized_log_likelihood(flow, x, samples=1, generator=None):
@@ -78,7 +139,12 @@ def dequantized_log_likelihood(flow, x, samples=1, generator=None):
     images ``x`` (batch, d) under ``flow`` (density q), in nats per image, shape (batch,):
     the mean of ``flow.log_prob(dequantize(x))`` over ``samples`` draws of the noise u.
     More samples give a less noisy estimate of the same bound. Wrap it in torch.no_grad()
-    to evaluate."""
-    x = check_batch(x, flow.dim, "x")
+    to evaluate. ``x`` holds integer levels (an integer tensor is taken in the flow's dtype; a
+    floating one must have it)."""
+    if not callable(getattr(flow, "log_prob", None)) or not isinstance(getattr(flow, "dim", None), int):
+        raise TypeError(f"flow must be a nflesson Flow (with log_prob and dim), got {_name_of(flow)}")
     check_positive_int(samples, "samples")
+    dtype = getattr(flow, "dtype", None)
+    x = check_batch(_levels(x, "x", dtype), flow.dim, "x", owner="flow", dtype=dtype)
+    _check_generator(generator, x.device)
     return torch.stack([flow.log_prob(dequantize(x, generator)) for _ in range(samples)]).mean(0)

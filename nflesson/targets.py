@@ -5,7 +5,10 @@ of the mass (``((xmin, xmax),)`` in 1D, ``((xmin, xmax), (ymin, ymax))`` in 2D),
 
 - ``sample(n, generator=None)``: a CPU tensor (n, dim) of the default dtype; the same seed of the
   optional ``torch.Generator`` gives the same samples;
-- ``log_prob(x)``: the log-density at the rows of ``x`` (batch, dim), shape (batch,), in x's dtype;
+- ``log_prob(x)``: the log-density at the rows of ``x`` (batch, dim), shape (batch,), in x's dtype
+  (float32 or float64); a batch of 0 rows gives shape (0,), a row with NaN gives NaN (as torch
+  does), and a row with an infinite coordinate (and no NaN) gives -inf: every target's density
+  vanishes at infinity (for u2, u3, u4 the density on their box, see ``Energy``);
 - ``entropy()``: the entropy in nats, so that a model's mean test NLL minus ``entropy()`` estimates
   its KL divergence from the target;
 - ``log_normalizer()``: log Z of ``exp(log_prob)``, 0.0 for every target except the energies.
@@ -24,13 +27,82 @@ import math
 import numpy as np
 import torch
 
-from .checks import check_batch, check_positive_int
+from .checks import _name_of, check_batch, check_number, check_positive, check_positive_int
 
 LOG_2PI = math.log(2 * math.pi)
 
 
 def _f64(values):
     return torch.as_tensor(values, dtype=torch.float64)
+
+
+def _real_tensor(values, name, shape_text):
+    """``values`` (a tensor, or a nested sequence of numbers) as a float64 tensor of finite numbers,
+    else TypeError (not numbers) or ValueError (NaN, inf); ``shape_text`` says the shape needed."""
+    if isinstance(values, torch.Tensor):
+        if values.dtype == torch.bool or values.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got a tensor of {values.dtype}")
+        tensor = values.detach().to("cpu", torch.float64).clone()
+    else:
+        if isinstance(values, (str, bytes, bool)) or values is None:
+            raise TypeError(f"{name} must be {shape_text} of numbers, got {_name_of(values)}")
+        try:
+            tensor = torch.as_tensor(values, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            raise TypeError(f"{name} must be {shape_text} of numbers, got {values!r}") from None
+    if not torch.isfinite(tensor).all():
+        raise ValueError(f"{name} must hold finite numbers, got {values!r}")
+    return tensor
+
+
+def _check_weights(weights, count, name="weights"):
+    """``weights`` as a float64 tensor of ``count`` numbers >= 0 that add up to 1, else raise."""
+    weights = _real_tensor(weights, name, f"a sequence of {count}")
+    if weights.shape != (count,):
+        raise ValueError(f"{name} must have shape ({count},), one per component, got shape {tuple(weights.shape)}")
+    if (weights < 0).any() or abs(weights.sum().item() - 1) > 1e-9:
+        raise ValueError(f"{name} must be >= 0 and add up to 1 (a density that integrates to 1), got "
+                         f"{weights.tolist()} (sum {weights.sum().item():.12g}); normalise them: w / w.sum()")
+    return weights
+
+
+def check_bounds(bounds, dim, name="bounds"):
+    """``bounds`` as a tuple of ``dim`` pairs (low, high) of finite floats with low < high, one per
+    dimension (the plotting box of a target or a figure), else TypeError or ValueError."""
+    pairs_text = f"a sequence of {dim} (low, high) pairs" if dim is not None else "a sequence of (low, high) pairs"
+    if isinstance(bounds, torch.Tensor):
+        bounds = bounds.tolist()
+    if isinstance(bounds, (str, bytes)) or not hasattr(bounds, "__len__") or not hasattr(bounds, "__iter__"):
+        raise TypeError(f"{name} must be {pairs_text}, e.g. ((-4, 4), (-3, 3)), got {_name_of(bounds)} {bounds!r}")
+    if (dim is not None and len(bounds) != dim) or len(bounds) == 0:
+        raise ValueError(f"{name} must be {pairs_text}, one per dimension, got {len(bounds)}: {bounds!r}")
+    checked = []
+    for k, pair in enumerate(bounds):
+        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__"):
+            raise TypeError(f"{name}[{k}] must be a (low, high) pair of numbers, got {_name_of(pair)} {pair!r}")
+        if len(pair) != 2:
+            raise ValueError(f"{name}[{k}] must be a (low, high) pair, got {len(pair)} values: {pair!r}")
+        low = check_number(pair[0], f"{name}[{k}] low")
+        high = check_number(pair[1], f"{name}[{k}] high")
+        if not low < high:
+            raise ValueError(f"{name}[{k}] must have low < high, got {pair!r}")
+        checked.append((low, high))
+    return tuple(checked)
+
+
+def check_generator(generator):
+    """``generator`` if it is None or a CPU torch.Generator, else TypeError (or ValueError for one
+    on another device: the targets sample on the CPU)."""
+    if generator is None:
+        return None
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)) or None, "
+                        f"got {_name_of(generator)} {generator!r}; for a seed, pass "
+                        f"generator=torch.Generator().manual_seed(seed)")
+    if generator.device.type != "cpu":
+        raise ValueError(f"generator must be a CPU torch.Generator (samples are drawn on the CPU), got one on "
+                         f"{generator.device}")
+    return generator
 
 
 def _mixture_log_prob(x, means, stds, log_weights):
@@ -53,12 +125,16 @@ def _mixture_log_prob(x, means, stds, log_weights):
         torch.logsumexp(torch.addmm(bias, torch.cat([chunk, (chunk**2).sum(1, keepdim=True)], 1), weight), 1)
         for chunk in x64.split(rows)
     ]
-    return torch.cat(parts).to(x.dtype)
+    log_p = torch.cat(parts)
+    if torch.isnan(log_p).any():  # |x|^2 overflowed (|x| > 1e154): so far out that the density is 0
+        log_p = log_p.masked_fill(torch.isnan(log_p) & torch.isfinite(x64).all(1), -math.inf)
+    return log_p.to(x.dtype)
 
 
 def gauss_legendre(n):
     """Nodes (from 1 down to -1) and weights, float64 tensors, of the n-point Gauss-Legendre rule on
     [-1, 1], exact for polynomials of degree up to 2n - 1 (numpy's leggauss)."""
+    check_positive_int(n, "n")
     nodes, weights = np.polynomial.legendre.leggauss(n)
     return torch.from_numpy(nodes[::-1].copy()), torch.from_numpy(weights[::-1].copy())
 
@@ -67,20 +143,38 @@ class Target:
     """Base class: subclasses draw float64 samples in ``_sample`` and score in ``_log_prob``."""
 
     def __init__(self, name, dim, bounds, entropy):
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a string, got {_name_of(name)} {name!r}")
         self.name = name
-        self.dim = dim
-        self.bounds = bounds
-        self._entropy = entropy
+        self.dim = check_positive_int(dim, "dim")
+        self.bounds = check_bounds(bounds, dim)
+        self._entropy = check_number(entropy, "entropy")
 
     def sample(self, n, generator=None):
-        """``n`` samples, a CPU tensor (n, dim) of ``torch.get_default_dtype()``."""
+        """``n`` samples, a CPU tensor (n, dim) of ``torch.get_default_dtype()``; ``generator`` is
+        None (the global random state) or a CPU ``torch.Generator``."""
         check_positive_int(n, "n")
+        check_generator(generator)
         return self._sample(n, generator).to(torch.get_default_dtype())
 
     def log_prob(self, x):
-        """Log-density at the rows of ``x`` (batch, dim); shape (batch,), dtype of ``x``."""
+        """Log-density at the rows of ``x`` (batch, dim); shape (batch,), dtype of ``x`` (float32
+        or float64). NaN in a row gives NaN; an infinite coordinate (and no NaN) gives -inf."""
         check_batch(x, self.dim, "x", owner=f"target ({self.name})")
-        return self._log_prob(x)
+        if x.dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"x must be float32 or float64, got {x.dtype}; use x.float() or x.double()")
+        log_p = self._log_prob(x)
+        finite = torch.isfinite(x).all(1)
+        if not finite.all():  # NaN in, NaN out; a point at infinity has density 0
+            at_infinity = torch.full_like(log_p, -math.inf).masked_fill(torch.isnan(x).any(1), math.nan)
+            log_p = torch.where(finite, log_p, at_infinity)
+        return log_p
+
+    def _sample(self, n, generator):
+        raise NotImplementedError(f"{type(self).__name__} is a base class: subclasses draw samples in _sample")
+
+    def _log_prob(self, x):
+        raise NotImplementedError(f"{type(self).__name__} is a base class: subclasses score points in _log_prob")
 
     def entropy(self):
         """Entropy in nats (see the class docstring for how it was obtained)."""
@@ -101,7 +195,7 @@ class Gaussian(Target):
     """
 
     def __init__(self, name, mean, cov, bounds):
-        self.mean, self.cov = _f64(mean), _f64(cov)
+        self.mean, self.cov = _check_gaussian(mean, cov)
         self.scale_tril = torch.linalg.cholesky(self.cov)
         self._half_log_det = torch.log(torch.diagonal(self.scale_tril)).sum().item()
         dim = len(self.mean)
@@ -116,6 +210,24 @@ class Gaussian(Target):
         return -0.5 * (z**2).sum(0) - self._half_log_det - 0.5 * self.dim * LOG_2PI
 
 
+def _check_gaussian(mean, cov):
+    """``mean`` (d,) and ``cov`` (d, d), symmetric positive definite, as float64 tensors, else raise."""
+    mean = _real_tensor(mean, "mean", "a sequence")
+    if mean.dim() != 1 or len(mean) == 0:
+        raise ValueError(f"mean must be a vector (d,) with d >= 1, got shape {tuple(mean.shape)}")
+    d = len(mean)
+    cov = _real_tensor(cov, "cov", f"a {d} x {d} matrix")
+    if cov.shape != (d, d):
+        raise ValueError(f"cov must have shape ({d}, {d}) to match the mean of length {d}, got shape "
+                         f"{tuple(cov.shape)}")
+    if not torch.allclose(cov, cov.T, rtol=1e-10, atol=1e-12 * cov.abs().max().item()):
+        raise ValueError(f"cov must be symmetric (cov[i, j] = cov[j, i]), got {cov.tolist()}")
+    if torch.linalg.cholesky_ex(cov).info != 0:
+        raise ValueError(f"cov must be positive definite (a covariance: every eigenvalue > 0), got {cov.tolist()} "
+                         f"with eigenvalues {torch.linalg.eigvalsh(cov).tolist()}")
+    return mean, cov
+
+
 class IsotropicMixture(Target):
     """p(x) = sum_k w_k N(x; mean_k, std_k^2 I), by logsumexp.
 
@@ -123,7 +235,15 @@ class IsotropicMixture(Target):
     """
 
     def __init__(self, name, means, stds, weights, bounds, entropy):
-        self.means, self.stds, self.weights = _f64(means), _f64(stds), _f64(weights)
+        means = _real_tensor(means, "means", "a (K, d) matrix")
+        if means.dim() != 2 or means.shape[0] == 0 or means.shape[1] == 0:
+            raise ValueError(f"means must have shape (K, d), one row per component, got shape {tuple(means.shape)}")
+        count = len(means)
+        stds = _real_tensor(stds, "stds", f"a sequence of {count}")
+        if stds.shape != (count,) or (stds <= 0).any():
+            raise ValueError(f"stds must be {count} numbers > 0, one per component, got {stds.tolist()}")
+        weights = _check_weights(weights, count)
+        self.means, self.stds, self.weights = means, stds, weights
         super().__init__(name, self.means.shape[1], bounds, entropy)
 
     def _sample(self, n, generator):
@@ -166,7 +286,11 @@ class Rings(Target):
     """
 
     def __init__(self, radii, weights, sigma, bounds, entropy):
-        self.radii, self.weights, self.sigma = _f64(radii), _f64(weights), sigma
+        radii = _real_tensor(radii, "radii", "a sequence")
+        if radii.dim() != 1 or len(radii) == 0 or (radii < 0).any():
+            raise ValueError(f"radii must be a sequence of numbers >= 0 (at least one), got {radii.tolist()}")
+        weights = _check_weights(weights, len(radii))
+        self.radii, self.weights, self.sigma = radii, weights, check_positive(sigma, "sigma")
         super().__init__("rings", 2, bounds, entropy)
 
     def _sample(self, n, generator):
@@ -191,7 +315,8 @@ class Banana(Target):
     """
 
     def __init__(self, b=0.4, s=0.3):
-        self.b, self.s = b, s
+        check_number(b, "b")
+        self.b, self.s = b, check_positive(s, "s")
         super().__init__("banana", 2, ((-4.0, 4.0), (-2.0, 6.0)), 1 + LOG_2PI + math.log(s))
 
     def _sample(self, n, generator):
@@ -220,6 +345,9 @@ class TwoArms(Target):
     power = 0
 
     def __init__(self, nodes=None):
+        if not hasattr(type(self), "curve"):
+            raise TypeError("TwoArms is a base class: use Moons() or Spirals(), or a subclass that sets name, power, "
+                            "sigma, nodes, bounds, entropy_value and curve")
         self.nodes = type(self).nodes if nodes is None else check_positive_int(nodes, "nodes")
         super().__init__(self.name, 2, self.bounds, self.entropy_value)
         xi, w = gauss_legendre(self.nodes)
@@ -272,7 +400,10 @@ class Spirals(TwoArms):
 
 
 def _w1(z):
-    return torch.sin(math.pi * z[:, 0] / 2)
+    w = torch.sin(math.pi * z[:, 0] / 2)
+    if torch.isnan(w).any():  # pi z1 / 2 overflowed (|z1| near the largest float): reduce z1 modulo 4 first
+        w = torch.where(torch.isnan(w), torch.sin(math.pi / 2 * torch.remainder(z[:, 0], 4)), w)
+    return w
 
 
 def _w2(z):
@@ -319,6 +450,10 @@ class Energy(Target):
     """
 
     def __init__(self, name, energy, log_max, log_z, entropy):
+        if not callable(energy):
+            raise TypeError(f"energy must be a function U of points (batch, 2), got {_name_of(energy)}")
+        check_number(log_max, "log_max")
+        check_number(log_z, "log_z")
         super().__init__(name, 2, ((-4.0, 4.0), (-4.0, 4.0)), entropy)
         self.energy, self.log_max, self._log_z = energy, log_max, log_z
 
@@ -386,6 +521,8 @@ def names():
 
 def get(name):
     """The target called ``name`` (see ``names()``); ValueError for an unknown name."""
+    if not isinstance(name, str):
+        raise TypeError(f"the target's name must be a string, one of {', '.join(_REGISTRY)}; got {_name_of(name)}")
     if name not in _REGISTRY:
         raise ValueError(f"unknown target {name!r}; valid names: {', '.join(_REGISTRY)}")
     return _REGISTRY[name]

@@ -107,11 +107,16 @@ def test_logit_pixels_is_finite_at_the_edges_of_the_pixel_range(dtype):
 
 
 def test_logit_pixels_refuses_bad_arguments_and_points_outside_its_range():
-    for alpha in (-0.1, 0.5, True, "0.1", None):
-        with pytest.raises(ValueError, match="alpha must be a number with 0 <= alpha < 0.5"):
+    for alpha in (-0.1, 0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="alpha must be"):
             nf.LogitPixels(17, alpha)
-    for levels in (0, 2.5, True):
-        with pytest.raises(ValueError, match="levels must be an integer >= 1"):
+    for alpha in (True, "0.1", None):  # a wrong type is a TypeError
+        with pytest.raises(TypeError, match="alpha must be a number"):
+            nf.LogitPixels(17, alpha)
+    with pytest.raises(ValueError, match="levels must be an integer >= 1"):
+        nf.LogitPixels(0)
+    for levels in (2.5, True, "17"):
+        with pytest.raises(TypeError, match="levels must be an integer >= 1"):
             nf.LogitPixels(levels)
     with pytest.raises(ValueError, match=r"LogitPixels.inverse needs pixels in \(-0.1735, 17.17\)"):
         nf.LogitPixels(17).inverse(torch.tensor([[18.0]]))
