@@ -12,12 +12,14 @@ and -bound / (d ln 2) is an upper bound on the bits per dimension of the discret
 """
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
 
 from .bijector import Bijector
-from .checks import _name_of, check_batch, check_number, check_positive_int
+from .checks import _name_of, check_batch, check_positive_int
+from .targets import check_number
 
 
 def _levels(x, what="x", dtype=None):
@@ -125,7 +127,7 @@ def bits_per_dim(nats_per_image, dim=64):
                              "log-likelihoods")
         lowest = nats_per_image.min().item() if nats_per_image.numel() else 0.0
     else:
-        if isinstance(nats_per_image, bool) or not isinstance(nats_per_image, (int, float)):
+        if isinstance(nats_per_image, bool) or not isinstance(nats_per_image, numbers.Real):
             raise TypeError(f"nats_per_image must be a number or a tensor, got {_name_of(nats_per_image)}")
         lowest = check_number(nats_per_image, "nats_per_image")
     if lowest < 0:

@@ -6,7 +6,8 @@ from typing import NamedTuple
 
 import torch
 
-from .checks import _name_of, check_batch, check_finite_rows, check_int, check_number, check_seed
+from .checks import _name_of, check_batch, check_finite_rows, check_int, check_seed
+from .targets import check_number
 
 # A KL estimate is never below zero but by its noise: one further below than this many standard
 # errors (and than rounding) comes from a mistake, not from chance.
@@ -23,7 +24,7 @@ class Gap(NamedTuple):
         """E.g. '0.021 ± 0.002 nats': at least 3 decimals, and enough to show the standard
         error to two significant digits."""
         error = self.standard_error
-        digits = 3 if not error > 0 else min(max(3, 1 - math.floor(math.log10(error))), 8)
+        digits = 3 if not 0 < error < math.inf else min(max(3, 1 - math.floor(math.log10(error))), 8)
         return f"{self.nats:.{digits}f} ± {error:.{digits}f} nats"
 
 

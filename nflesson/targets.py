@@ -23,13 +23,33 @@ Real data (the digits) is in nflesson.digits; ``nflesson.data`` gathers both.
 """
 
 import math
+import numbers
 
 import numpy as np
 import torch
 
-from .checks import _name_of, check_batch, check_number, check_positive, check_positive_int
+from . import checks
+from .checks import _name_of, check_batch, check_positive_int
 
 LOG_2PI = math.log(2 * math.pi)
+
+
+def _python_number(value):
+    """A numpy scalar (np.float32, np.int64, ...) as a Python float; anything else as it is."""
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, int, float)):
+        return float(value)
+    return value
+
+
+def check_number(value, name, **limits):
+    """nflesson.checks.check_number, which also takes numpy scalars (e.g. the max of a numpy array)."""
+    return checks.check_number(_python_number(value), name, **limits)
+
+
+def check_positive(value, name):
+    """nflesson.checks.check_positive, which also takes numpy scalars; returns ``value`` as it is."""
+    checks.check_positive(_python_number(value), name)
+    return value
 
 
 def _f64(values):
