@@ -1,19 +1,30 @@
 """Figures for the lessons. Every function draws on the axes it is given (or new ones) and
 returns the figure, so lessons can compose panels. Colours are shared across lessons:
-target/data in TARGET_COLOR, the model in MODEL_COLOR, densities in DENSITY_CMAP."""
+target/data in TARGET_COLOR, the model in MODEL_COLOR, densities in DENSITY_CMAP.
+
+Every function checks its arguments before it draws anything or writes a file (nflesson.checks):
+bounds are one (low, high) pair of finite numbers with low < high per dimension, grid sizes are
+integers >= 2, a GIF's fps is a number in (0, 100] (a GIF counts time in hundredths of a second)."""
 
 import math
+import numbers
+import os
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .checks import check_batch, check_positive_int
+from .bijector import Bijector
+from .checks import _name_of, check_batch, check_finite_rows, check_int, check_positive_int, check_seed
 from .flow import Flow, continuous_of
+from .history import History
+from .targets import check_bounds, check_number, check_positive
 
 TARGET_COLOR = "#4c72b0"
 MODEL_COLOR = "#dd8452"
@@ -23,7 +34,129 @@ ENTROPY_LABEL = "entropy of the target: the lowest expected NLL"
 DEFAULT_REFERENCE_LABELS = {"maximum likelihood": ENTROPY_LABEL, "reverse KL": "-log Z: the loss at KL = 0"}
 
 
+def _check_ax(ax, name="ax"):
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"{name} must be matplotlib Axes (e.g. from fig.subplots()) or None, got {_name_of(ax)}")
+    return ax
+
+
+def _check_figsize(figsize, name="figsize"):
+    """``figsize`` if it is a (width, height) pair of numbers > 0 (inches), else TypeError or ValueError."""
+    if isinstance(figsize, (str, bytes)) or not hasattr(figsize, "__len__"):
+        raise TypeError(f"{name} must be a (width, height) pair in inches, e.g. (10, 3.2), got {_name_of(figsize)}")
+    if len(figsize) != 2:
+        raise ValueError(f"{name} must be a (width, height) pair in inches, got {len(figsize)} values: {figsize!r}")
+    check_number(figsize[0], f"{name} width", low=0, low_open=True, high=100)
+    check_number(figsize[1], f"{name} height", low=0, low_open=True, high=100)
+    return figsize
+
+
+def _check_dpi(dpi):
+    check_number(dpi, "dpi", low=1, high=1000)
+    return dpi
+
+
+def _check_range(pair, name):
+    """``pair`` if it is a (low, high) pair of finite numbers with low < high, else raise."""
+    if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__"):
+        raise TypeError(f"{name} must be a (low, high) pair of numbers, got {_name_of(pair)} {pair!r}")
+    if len(pair) != 2:
+        raise ValueError(f"{name} must be a (low, high) pair, got {len(pair)} values: {pair!r}")
+    low, high = check_number(pair[0], f"{name}'s low end"), check_number(pair[1], f"{name}'s high end")
+    if not low < high:
+        raise ValueError(f"{name} must have low < high, got {pair!r}")
+    return pair
+
+
+def _check_size(value, name, low=2):
+    """A grid size or count: an integer >= ``low`` (numpy's integers too)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, int)):
+        value = int(value)
+    return check_int(value, name, low=low)
+
+
+def _check_flag(value, name):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {_name_of(value)} {value!r}")
+    return value
+
+
+def _check_title(title, name="title"):
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"{name} must be a string or None, got {_name_of(title)}")
+    return title
+
+
+def _check_callable(function, name, what):
+    if not callable(function) or isinstance(function, type):
+        raise TypeError(f"{name} must be {what}, got {_name_of(function)}")
+    return function
+
+
+def _check_color(color, name="color", count=None):
+    """``color`` if it is a matplotlib colour (or, given ``count``, a sequence of ``count`` colours)."""
+    if count is not None and not isinstance(color, str) and hasattr(color, "__len__") and len(color) == count:
+        try:
+            matplotlib.colors.to_rgba_array(color)
+            return color
+        except (TypeError, ValueError):
+            pass
+    if not matplotlib.colors.is_color_like(color):
+        raise ValueError(f"{name} must be a matplotlib colour (a name such as 'k' or 'tab:blue', a '#rrggbb' string "
+                         f"or an RGB tuple), got {color!r}")
+    return color
+
+
+def _check_cmap(cmap):
+    if isinstance(cmap, matplotlib.colors.Colormap):
+        return cmap
+    if not isinstance(cmap, str):
+        raise TypeError(f"cmap must be the name of a matplotlib colormap or a Colormap, got {_name_of(cmap)}")
+    if cmap not in matplotlib.colormaps:
+        raise ValueError(f"cmap {cmap!r} is not a matplotlib colormap; e.g. 'viridis', 'magma', 'Blues'")
+    return cmap
+
+
+def _check_fps(fps):
+    """Frames per second of a GIF: a number in (0, 100], as a GIF counts time in hundredths of a second."""
+    return check_number(fps, "fps", low=0, low_open=True, high=100)
+
+
+def _check_gif_path(path):
+    """``path`` if it is a str or os.PathLike ending in .gif in a folder that exists, else raise."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file name (str or pathlib.Path) ending in .gif, got {_name_of(path)}")
+    text = os.fspath(path)
+    if not isinstance(text, str) or not text.lower().endswith(".gif"):
+        raise ValueError(f"path must end in .gif (the file is a GIF), got {text!r}")
+    folder = os.path.dirname(text)
+    if folder and not os.path.isdir(folder):
+        raise ValueError(f"the folder of path {text!r} does not exist; create it first (os.makedirs({folder!r}))")
+    return path
+
+
+def _dtype_of(function):
+    """The dtype of the Bijector that ``function`` is, or is a method of (None for anything else)."""
+    owner = function if isinstance(function, Bijector) else getattr(function, "__self__", None)
+    return owner.dtype if isinstance(owner, Bijector) else None
+
+
+def _check_history(history):
+    """``history`` if it is a History with snapshots of a 1D or 2D run, else TypeError or ValueError."""
+    fields = ("objective", "bounds", "grid", "target_samples", "losses", "snapshots")
+    if not isinstance(history, History) and not all(hasattr(history, field) for field in fields):
+        raise TypeError(f"history must be the nflesson.History that nf.fit returns (with {', '.join(fields)}), got "
+                        f"{_name_of(history)}")
+    if not history.snapshots:
+        raise ValueError("this History has no snapshots to draw (a run stopped before its first snapshot?)")
+    if len(history.bounds) not in (1, 2) or history.grid is None:
+        raise ValueError(f"the pictures of a run are drawn for 1D and 2D flows, but this History is of a "
+                         f"{len(history.bounds)}D flow")
+    return history
+
+
 def _axes(ax, ncols=1, width=4.0, height=3.6):
+    _check_ax(ax)
     if ax is not None:
         return (ax.figure, ax)
     fig, ax = plt.subplots(1, ncols, figsize=(width * ncols, height), layout="constrained")
@@ -33,6 +166,8 @@ def _axes(ax, ncols=1, width=4.0, height=3.6):
 def agg_figure(figsize, dpi=72):
     """A figure outside pyplot's list of open figures (nothing to close, never shown twice),
     drawn by Agg; notebooks display it with ``display(fig)``."""
+    _check_figsize(figsize)
+    _check_dpi(dpi)
     fig = Figure(figsize=figsize, dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
@@ -41,6 +176,10 @@ def agg_figure(figsize, dpi=72):
 def grid_points(bounds, size=200, dtype=None):
     """The ticks along each axis and the (size^dim, dim) points of a regular grid over bounds,
     x varying fastest (so values reshape to (size, size) images with rows = y)."""
+    check_bounds(bounds, None)
+    _check_size(size, "size")
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating torch.dtype (torch.float32, torch.float64) or None, got {dtype!r}")
     ticks = [torch.linspace(lo, hi, size, dtype=dtype) for lo, hi in bounds]
     mesh = torch.meshgrid(*ticks, indexing="xy")
     return ticks, torch.stack([m.flatten() for m in mesh], -1)
@@ -48,17 +187,42 @@ def grid_points(bounds, size=200, dtype=None):
 
 @torch.no_grad()
 def density_on_grid(log_prob, bounds, size=200):
-    """exp(log_prob) on a size x size grid over 2D bounds, as a (size, size) array (rows = y)."""
-    _, points = grid_points(bounds, size)
-    return log_prob(points).exp().reshape(size, size).numpy()
+    """exp(log_prob) on a size x size grid over 2D bounds, as a (size, size) array (rows = y).
+    The grid has the dtype of the flow whose ``log_prob`` is given (else the default dtype)."""
+    _check_callable(log_prob, "log_prob", "a function of points (n, 2), e.g. flow.log_prob")
+    check_bounds(bounds, 2)
+    _check_size(size, "size")
+    _, points = grid_points(bounds, size, dtype=_dtype_of(log_prob))
+    values = log_prob(points)
+    if not isinstance(values, torch.Tensor):
+        raise TypeError(f"log_prob must return a tensor of log-densities, got {_name_of(values)}")
+    if tuple(values.shape) != (size * size,):
+        raise ValueError(f"log_prob must return one log-density per grid point, shape ({size * size},), got shape "
+                         f"{tuple(values.shape)}")
+    return values.detach().exp().reshape(size, size).numpy()
 
 
 def plot_density(log_prob, bounds, ax=None, size=200, title=None, cmap=DENSITY_CMAP, vmax=None):
     """Heatmap of a 2D density; ``log_prob`` is a callable (e.g. ``flow.log_prob``) or a
     (size, size) tensor of log-densities on the grid over ``bounds`` (e.g. a snapshot's).
     Give several panels the same ``vmax`` to compare their heights."""
+    if isinstance(log_prob, torch.Tensor):
+        if log_prob.dim() != 2 or not log_prob.is_floating_point():
+            raise ValueError(f"log_prob given as a tensor must be a (size, size) floating grid of log-densities (a "
+                             f"snapshot's log_density), got {log_prob.dtype} of shape {tuple(log_prob.shape)}")
+    else:
+        _check_callable(log_prob, "log_prob", "a function of points (e.g. flow.log_prob) or a (size, size) tensor")
+    check_bounds(bounds, 2)
+    _check_ax(ax)
+    _check_size(size, "size")
+    _check_title(title)
+    _check_cmap(cmap)
+    if vmax is not None:
+        check_positive(vmax, "vmax")
+    if not isinstance(log_prob, torch.Tensor):
+        values = density_on_grid(log_prob, bounds, size)
     fig, ax = _axes(ax)
-    values = log_prob.exp().numpy() if isinstance(log_prob, torch.Tensor) else density_on_grid(log_prob, bounds, size)
+    values = log_prob.detach().exp().numpy() if isinstance(log_prob, torch.Tensor) else values
     (x0, x1), (y0, y1) = bounds
     ax.imshow(values, origin="lower", extent=(x0, x1, y0, y1), cmap=cmap, aspect="auto", interpolation="bilinear",
               vmin=0, vmax=vmax)
@@ -68,6 +232,16 @@ def plot_density(log_prob, bounds, ax=None, size=200, title=None, cmap=DENSITY_C
 
 def plot_samples(samples, ax=None, bounds=None, color=MODEL_COLOR, label=None, size=3, alpha=0.5, title=None):
     """Scatter plot of (n, 2) samples."""
+    check_batch(samples, 2, "samples", owner="scatter plot")
+    if bounds is not None:
+        check_bounds(bounds, 2)
+    _check_ax(ax)
+    _check_color(color, count=len(samples))
+    if label is not None and not isinstance(label, str):
+        raise TypeError(f"label must be a string or None, got {_name_of(label)}")
+    check_positive(size, "size")
+    check_number(alpha, "alpha", low=0, high=1)
+    _check_title(title)
     fig, ax = _axes(ax)
     samples = samples.detach()
     ax.scatter(samples[:, 0], samples[:, 1], s=size, alpha=alpha, color=color, label=label, linewidths=0)
@@ -83,11 +257,29 @@ def plot_1d_map(bijector, z_range=(-4.0, 4.0), n=20_000, seed=0, axes=None, x_ra
     """The change of variables in 1D, in three panels: the base density p_z = N(0, 1); the map
     x = f(z); the pushed density p_x(x) = p_z(z) / |f'(z)| (from the log-det) over a histogram
     of n pushed samples. ``without_jacobian`` adds the wrong curve p_z(f^{-1}(x))."""
+    if not isinstance(bijector, Bijector):
+        raise TypeError(f"bijector must be a 1D nflesson Bijector or Flow (e.g. nf.Flow([nf.Exp()], dim=1)), got "
+                        f"{_name_of(bijector)}")
+    if bijector.dim not in (None, 1):
+        raise ValueError(f"plot_1d_map draws a map of the line, a bijector of dim 1, got dim = {bijector.dim}")
+    _check_range(z_range, "z_range")
+    check_positive_int(n, "n")
+    check_seed(seed)
+    if axes is not None:
+        if isinstance(axes, Axes) or not hasattr(axes, "__len__") or len(axes) != 3:
+            raise TypeError(f"axes must be three matplotlib Axes (e.g. fig.subplots(1, 3)) or None, got "
+                            f"{_name_of(axes)}")
+        for k, ax in enumerate(axes):
+            _check_ax(ax, f"axes[{k}]")
+    if x_range is not None:
+        _check_range(x_range, "x_range")
+    _check_flag(without_jacobian, "without_jacobian")
+    dtype = bijector.dtype
     if axes is None:
         fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
     fig = axes[0].figure
     base = torch.distributions.Normal(0.0, 1.0)
-    z = torch.linspace(*z_range, 801).unsqueeze(-1)
+    z = torch.linspace(*z_range, 801, dtype=dtype).unsqueeze(-1)
     x, log_det = bijector(z)
     p_z = base.log_prob(z[:, 0]).exp()
     axes[0].fill_between(z[:, 0], p_z, color=BASE_COLOR, alpha=0.3)
@@ -96,7 +288,7 @@ def plot_1d_map(bijector, z_range=(-4.0, 4.0), n=20_000, seed=0, axes=None, x_ra
     axes[1].plot(z[:, 0], x[:, 0], color="k")
     axes[1].set(title="the map $x = f(z)$", xlabel="z", ylabel="x")
     generator = torch.Generator().manual_seed(seed)
-    pushed = bijector(torch.randn(n, 1, generator=generator))[0][:, 0]
+    pushed = bijector(torch.randn(n, 1, generator=generator, dtype=dtype))[0][:, 0]
     if x_range is None:
         x_range = tuple(np.quantile(pushed.numpy(), [0.002, 0.998]))
     axes[2].hist(pushed.numpy(), bins=80, range=x_range, density=True, color=TARGET_COLOR, alpha=0.35,
@@ -114,16 +306,31 @@ def plot_1d_map(bijector, z_range=(-4.0, 4.0), n=20_000, seed=0, axes=None, x_ra
 @torch.no_grad()
 def plot_warped_grid(transform, bounds, ax=None, lines=13, resolution=200, color="k", title=None):
     """The image of a regular grid of lines under ``transform`` ((n, 2) -> (n, 2) tensor, or a
-    bijector/flow returning (x, log_det)): how a map bends and stretches the plane."""
-    fig, ax = _axes(ax)
+    bijector/flow returning (x, log_det)): how a map bends and stretches the plane. The lines are
+    in the dtype of ``transform`` if it is a flow or bijector (else the default dtype)."""
+    _check_callable(transform, "transform", "a map of points (n, 2) to points (n, 2), e.g. a flow or a lambda")
+    check_bounds(bounds, 2)
+    _check_ax(ax)
+    _check_size(lines, "lines")
+    _check_size(resolution, "resolution")
+    _check_color(color)
+    _check_title(title)
     (x0, x1), (y0, y1) = bounds
-    t = torch.linspace(0, 1, resolution)
+    t = torch.linspace(0, 1, resolution, dtype=_dtype_of(transform))
+    images = []  # every line mapped (and checked) before anything is drawn
     for s in torch.linspace(0, 1, lines):
         for line in (torch.stack([x0 + (x1 - x0) * t, torch.full_like(t, y0 + (y1 - y0) * s)], -1),
                      torch.stack([torch.full_like(t, x0 + (x1 - x0) * s), y0 + (y1 - y0) * t], -1)):
             out = transform(line)
             out = out[0] if isinstance(out, tuple) else out
-            ax.plot(out[:, 0], out[:, 1], color=color, lw=0.7, alpha=0.8)
+            if not isinstance(out, torch.Tensor) or tuple(out.shape) != (resolution, 2):
+                raise ValueError(f"transform must map points (n, 2) to points (n, 2) (or return (points, log_det)), "
+                                 f"got {_name_of(out)} of shape {tuple(getattr(out, 'shape', ()))} for {resolution} "
+                                 "points")
+            images.append(out.detach())
+    fig, ax = _axes(ax)
+    for out in images:
+        ax.plot(out[:, 0], out[:, 1], color=color, lw=0.7, alpha=0.8)
     ax.set_aspect("equal")
     if title:
         ax.set_title(title)
@@ -133,7 +340,7 @@ def plot_warped_grid(transform, bounds, ax=None, lines=13, resolution=200, color
 def position_colors(points):
     """Colours that encode where each 2D point starts (angle -> hue, radius -> lightness), so
     points can be followed through the layers of a flow."""
-    points = points.detach().numpy()
+    points = check_batch(points, 2, "points", owner="colouring").detach().numpy()
     angle = (np.arctan2(points[:, 1], points[:, 0]) + math.pi) / (2 * math.pi)
     radius = np.linalg.norm(points, axis=1)
     colors = plt.get_cmap("hsv")(angle)
@@ -144,6 +351,18 @@ def position_colors(points):
 def plot_layers(flow, points, inverse=False, max_panels=9, size=3, bounds=None):
     """Scatter the points after each layer of ``flow`` (``Flow.trace``), coloured by where they
     started: base -> data by default, data -> base with ``inverse=True``."""
+    if not isinstance(flow, Flow):
+        raise TypeError(f"flow must be a nflesson Flow, got {_name_of(flow)}")
+    if flow.dim != 2:
+        raise ValueError(f"plot_layers draws the plane: it needs a flow of dim 2, got dim = {flow.dim}")
+    _check_flag(inverse, "inverse")
+    _check_size(max_panels, "max_panels", low=1)
+    check_positive(size, "size")
+    if bounds is not None:
+        check_bounds(bounds, 2)
+    flow.checked(points, "points")
+    if len(points) == 0:
+        raise ValueError("points is empty: plot_layers needs at least one point to follow through the layers")
     trace = flow.trace(points, inverse=inverse)
     keep = np.unique(np.linspace(0, len(trace) - 1, min(max_panels, len(trace))).round().astype(int))
     fig, axes = plt.subplots(1, len(keep), figsize=(2.4 * len(keep), 2.6), layout="constrained", squeeze=False)
@@ -165,6 +384,13 @@ def plot_loss(losses, ax=None, reference=None, reference_label=ENTROPY_LABEL, ti
     """The loss per step, with an optional horizontal ``reference`` line labelled
     ``reference_label`` in the legend (default: the target's entropy H(p), the lowest expected
     NLL any model can reach: E_p[-log q] = H(p) + KL(p || q) >= H(p))."""
+    losses = _check_losses(losses)
+    _check_ax(ax)
+    if reference is not None:
+        check_number(reference, "reference")
+    if not isinstance(reference_label, str):
+        raise TypeError(f"reference_label must be a string, got {_name_of(reference_label)}")
+    _check_title(title)
     fig, ax = _axes(ax)
     ax.plot(np.arange(len(losses)), losses, color=MODEL_COLOR, lw=1)
     if reference is not None:
@@ -174,6 +400,22 @@ def plot_loss(losses, ax=None, reference=None, reference_label=ENTROPY_LABEL, ti
     return fig
 
 
+def _check_losses(losses, name="losses"):
+    """``losses`` if it is a sequence (or 1D tensor) of numbers, else TypeError or ValueError."""
+    if isinstance(losses, torch.Tensor):
+        if losses.dim() != 1 or losses.is_complex() or losses.dtype == torch.bool:
+            raise ValueError(f"{name} must be a 1D tensor or a list of numbers (one per step), got a tensor of "
+                             f"{losses.dtype} and shape {tuple(losses.shape)}")
+        return losses.detach().tolist()
+    if isinstance(losses, (str, bytes)) or not hasattr(losses, "__len__") or not hasattr(losses, "__iter__"):
+        raise TypeError(f"{name} must be a list of numbers (one per step, e.g. history.losses), got "
+                        f"{_name_of(losses)}")
+    for k, value in enumerate(losses):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must hold numbers, but {name}[{k}] is {_name_of(value)} {value!r}")
+    return losses
+
+
 def reference_line(reference, label=None, objective=None):
     """(value, label) of a loss panel's reference line, or None. ``reference`` is a number or a
     (value, label) pair; without a label, the objective's own: the target's entropy for maximum
@@ -181,11 +423,13 @@ def reference_line(reference, label=None, objective=None):
     not a likelihood, so no entropy applies) needs the label saying what the line is."""
     if reference is None:
         return None
+    if label is not None and not isinstance(label, str):
+        raise TypeError(f"reference_label must be a string or None, got {_name_of(label)}")
     if isinstance(reference, (tuple, list)):
         if len(reference) != 2 or not isinstance(reference[1], str):
             raise ValueError(f"reference must be a number or a (value, label) pair, got {reference!r}")
         reference, label = reference if label is None else (reference[0], label)
-    value = float(reference)
+    value = check_number(reference, "reference")
     if label is None:
         label = DEFAULT_REFERENCE_LABELS.get(objective)
     if label is None:
@@ -200,6 +444,10 @@ def loss_limits(losses, reference=None, squash=5.0):
     (and the reference) unless the early losses lie so far above the rest that the rest would
     fill less than 1/``squash`` of the height; then the top holds the last 90% of the run and
     ``clipped`` = (how many steps lie above it, the highest of them), for the panel to say."""
+    losses = _check_losses(losses)
+    if reference is not None:
+        check_number(reference, "reference")
+    check_number(squash, "squash", low=1)
     finite = [v for v in losses if math.isfinite(v)] or [0.0]
     extra = [reference] if reference is not None else []
     low, high = min(finite + extra), max(finite + extra)
@@ -243,11 +491,17 @@ class _BlittedFigure:
 
 def canvas_image(canvas):
     """What an Agg canvas holds now, as a PIL image (no redraw)."""
+    if not hasattr(canvas, "buffer_rgba") or not hasattr(canvas, "get_width_height"):
+        raise TypeError(f"canvas must be a matplotlib Agg canvas (fig.canvas of an agg_figure), got {_name_of(canvas)}")
     return Image.frombuffer("RGBA", canvas.get_width_height(), bytes(canvas.buffer_rgba()), "raw", "RGBA", 0, 1)
 
 
 def figure_image(fig):
     """A matplotlib figure drawn in full, as a PIL image: a frame for ``write_gif``."""
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure (e.g. agg_figure(figsize)), got {_name_of(fig)}")
+    if not hasattr(fig.canvas, "buffer_rgba"):
+        raise ValueError("fig must be drawn by Agg (made by agg_figure, or by pyplot with the Agg backend)")
     fig.canvas.draw()
     return canvas_image(fig.canvas)
 
@@ -255,7 +509,21 @@ def figure_image(fig):
 def write_gif(images, path, fps=8, first=None, last=1500):
     """Write PIL images as an endlessly looping GIF (as matplotlib's PillowWriter does), each
     shown 1/fps s, the first for ``first`` ms (default: like the others) and the last for
-    ``last`` ms, so the animation rests on its result. Returns ``path``."""
+    ``last`` ms, so the animation rests on its result. Returns ``path``. ``images`` is a
+    non-empty list of PIL images, ``path`` a file name ending in .gif, ``fps`` in (0, 100]."""
+    if isinstance(images, Image.Image) or not isinstance(images, (list, tuple)):
+        raise TypeError(f"images must be a list of PIL images (e.g. from figure_image), got {_name_of(images)}")
+    if not images:
+        raise ValueError("images is empty: a GIF needs at least one frame")
+    for k, image in enumerate(images):
+        if not isinstance(image, Image.Image):
+            raise TypeError(f"images must hold PIL images (e.g. from figure_image), but images[{k}] is "
+                            f"{_name_of(image)}")
+    _check_gif_path(path)
+    _check_fps(fps)
+    if first is not None:
+        check_positive(first, "first")
+    check_positive(last, "last")
     durations = [1000 // fps] * len(images)
     durations[0] = first or durations[0]
     durations[-1] = last
@@ -275,12 +543,16 @@ class SnapshotFigure(_BlittedFigure):
     case: ``SnapshotFigure1D`` or ``SnapshotFigure2D``, which draw the first two panels."""
 
     def __new__(cls, history, *args, **kwargs):
+        _check_history(history)
         if cls is SnapshotFigure:
             cls = SnapshotFigure1D if len(history.bounds) == 1 else SnapshotFigure2D
         return super().__new__(cls)
 
     def __init__(self, history, reference=None, figsize=(10, 3.2), dpi=72, reference_label=None):
+        _check_history(history)
         reference = reference_line(reference, reference_label, history.objective)
+        _check_figsize(figsize)
+        _check_dpi(dpi)
         self.history = history
         self.fig = fig = agg_figure(figsize, dpi)
         self.axes = fig.subplots(1, 3)
@@ -301,6 +573,11 @@ class SnapshotFigure(_BlittedFigure):
 
     def show(self, index):
         """Update the panels to snapshot ``index``; returns the changed artists."""
+        count = len(self.history.snapshots)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"the snapshot index must be an integer from 0 to {count - 1}, got {_name_of(index)}")
+        if not 0 <= index < count:
+            raise ValueError(f"the snapshot index must be an integer from 0 to {count - 1}, got {index}")
         snap = self.history.snapshots[index]
         changed = self._show_model(snap)
         losses = self.history.losses[: snap.step]
@@ -371,14 +648,23 @@ class SnapshotFigure2D(SnapshotFigure):
         return [self.scatter, self.image]
 
 
+def _check_frames(frames):
+    if isinstance(frames, bool) or not isinstance(frames, int):
+        raise TypeError(f"frames must be an integer >= 2 (the first frame is the base, the last the data), "
+                        f"got {_name_of(frames)} {frames!r}")
+    if frames < 2:
+        raise ValueError(f"frames must be an integer >= 2 (the first frame is the base, the last the data), "
+                         f"got {frames!r}")
+    return frames
+
+
 def layer_times(layers, frames):
     """``frames`` layer times from 0 (the base) to ``layers`` (the data), evenly spread. With at
     least 4 frames per layer they are eased within each layer by the smoothstep
     s -> 3s^2 - 2s^3, so that the points slow down at every layer's output and each layer's
     move can be told apart; with fewer, easing would only make the motion jerky."""
-    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
-        raise ValueError(f"frames must be an integer >= 2 (the first frame is the base, the last the data), "
-                         f"got {frames!r}")
+    check_positive_int(layers, "layers")
+    _check_frames(frames)
     t = np.linspace(0.0, layers, frames)
     if frames < 4 * layers:
         return t
@@ -427,17 +713,12 @@ class TransformationFigure(_BlittedFigure):
 
     def __init__(self, flow, n_points=800, seed=0, bounds=None, density=False, data=None, lines=13,
                  figsize=None, dpi=72, time_steps=16, solver=None):
-        if not isinstance(flow, Flow):
-            raise ValueError(f"the learned transformation is drawn for a nflesson.Flow, got {type(flow).__name__}")
-        if flow.dim not in (1, 2):
-            raise ValueError(f"the learned transformation is drawn for flows of dim 1 or 2, got dim = {flow.dim}")
+        _check_transformation_arguments(flow, n_points, seed, bounds, density, data, lines, figsize, dpi, time_steps)
         self.continuous = continuous_of(flow) is not None
         self.stages = flow.stages(time_steps, solver)
         self.layers = self.stages.end
         if self.layers == 0:
             raise ValueError("this flow has no layers: there is no transformation to draw")
-        check_positive_int(n_points, "n_points")
-        check_positive_int(lines, "lines")
         dtype = flow.base_loc.dtype
         with torch.no_grad(), torch.random.fork_rng():
             torch.manual_seed(seed)
@@ -447,7 +728,6 @@ class TransformationFigure(_BlittedFigure):
         self.points_trace = [p.numpy() for p in self.stages.points(base)]
         self.back_trace = None
         if data is not None:
-            data = check_batch(data, flow.dim, "data").to(dtype)
             self.back_trace = [p.numpy() for p in self.stages.points(data, inverse=True)]
         panels = 1 + (density and self.density_panel) + (data is not None)
         self.fig = fig = agg_figure(figsize or (3.5 * panels + 0.7, 3.9), dpi)
@@ -481,6 +761,9 @@ class TransformationFigure(_BlittedFigure):
     def show(self, t):
         """Move everything to layer time ``t`` (0 = the base, K = the data; for a continuous
         flow the ODE time, 1 = the data); returns the changed artists."""
+        t = check_number(t, "t")
+        if not -1e-6 <= t <= self.layers * (1 + 1e-6):
+            raise ValueError(f"t must be a time from 0 (the base) to {self.layers} (the data), got {t!r}")
         t = float(np.clip(t, 0.0, self.layers))
         stage = t * self.stages.count / self.layers  # where t falls among the stages
         changed = [self.points, self.grid_lines, self.title] + self._show_flow(stage)
@@ -489,6 +772,29 @@ class TransformationFigure(_BlittedFigure):
             changed.append(self.back_points)
         self.title.set_text(f"{self.stages.name(t)}   (t = {t:.2f})")
         return changed
+
+
+def _check_transformation_arguments(flow, n_points, seed, bounds, density, data, lines, figsize, dpi, time_steps):
+    """The checks of TransformationFigure, made before anything is computed or drawn."""
+    if not isinstance(flow, Flow):
+        raise TypeError(f"the learned transformation is drawn for a nflesson.Flow, got {_name_of(flow)}")
+    if flow.dim not in (1, 2):
+        raise ValueError(f"the learned transformation is drawn for flows of dim 1 or 2, got dim = {flow.dim}")
+    check_positive_int(n_points, "n_points")
+    check_seed(seed)
+    if bounds is not None:
+        check_bounds(bounds, flow.dim)
+    _check_flag(density, "density")
+    if data is not None:
+        check_batch(data, flow.dim, "data", owner="flow", dtype=flow.base_loc.dtype)
+        if len(data) < 2:
+            raise ValueError(f"data must hold at least 2 points to carry back to the base, got {len(data)}")
+        check_finite_rows(data, "data")
+    check_positive_int(lines, "lines")
+    if figsize is not None:
+        _check_figsize(figsize)
+    _check_dpi(dpi)
+    check_positive_int(time_steps, "time_steps")
 
 
 class TransformationFigure1D(TransformationFigure):
@@ -611,6 +917,9 @@ def save_transformation_gif(flow, path, frames=48, fps=12, **options):
     ``TransformationFigure`` (n_points, seed, bounds, density=True, data=... for the way back,
     lines, figsize, dpi, time_steps, solver). A continuous-time flow goes along its ODE time, eased at
     the start and the end. Returns ``path``."""
+    _check_gif_path(path)
+    _check_frames(frames)
+    _check_fps(fps)
     figure = TransformationFigure(flow, **options)
     images = [figure.render(t) for t in figure.times(frames)]
     return write_gif(images, path, fps, first=800, last=2500)
@@ -620,6 +929,12 @@ def plot_made(made, ax=None, title=None):
     """MADE's connectivity (lesson 6): units as dots in columns (inputs, hidden layers, outputs),
     a line for every connection its masks keep, and each unit's degree written next to it.
     Output i of every parameter group is drawn in the colour of input i. Returns the figure."""
+    from .nets import MADE
+
+    if not isinstance(made, MADE):
+        raise TypeError(f"made must be a nflesson MADE network (nf.MADE(dim, hidden=...)), got {_name_of(made)}")
+    _check_ax(ax)
+    _check_title(title)
     fig, ax = _axes(ax, width=6.0, height=4.0)
     masks = [m.detach().cpu() for m in made.masks()]
     sizes = [masks[0].shape[1]] + [m.shape[0] for m in masks]

@@ -11,6 +11,7 @@ import io
 import traceback
 
 import torch
+from matplotlib.figure import FigureBase
 
 try:
     import ipywidgets as widgets
@@ -20,9 +21,14 @@ except ImportError as missing:  # the flow library installed without the course 
                       "pip install 'nflesson[course]'") from missing
 
 from . import viz
+from .bijector import Bijector
+from .checks import _name_of, check_int
 from .elementwise import Affine, Exp, Sigmoid
 from .flow import Flow
 from .planar_radial import Planar, Radial
+from .targets import check_bounds, check_number, check_positive
+
+ONE_D_MAPS = ("affine", "exp", "sigmoid")
 
 
 @contextlib.contextmanager
@@ -100,6 +106,9 @@ class TrainingPlayer(_Player):
     ``viz.SnapshotFigure``."""
 
     def __init__(self, history, reference=None, figsize=(10, 3.2), reference_label=None):
+        viz._check_history(history)
+        viz.reference_line(reference, reference_label, history.objective)
+        viz._check_figsize(figsize)
         last = len(history.snapshots) - 1
         self.history = history
         self.play = widgets.Play(min=0, max=last, step=1, interval=200, description="play")
@@ -134,6 +143,11 @@ class TransformationPlayer(_Player):
     ``options`` go to the figure (density=True, data=..., n_points, time_steps, ...)."""
 
     def __init__(self, flow, frames=48, interval=80, **options):
+        if not isinstance(flow, Flow):
+            raise TypeError(f"TransformationPlayer shows the learned transformation of a nflesson.Flow, got "
+                            f"{_name_of(flow)}")
+        viz._check_frames(frames)
+        check_int(interval, "interval (milliseconds per frame)", low=1)
         self.frame = viz.TransformationFigure(flow, **options)
         layers = self.frame.layers
         self.times = self.frame.times(frames)
@@ -159,6 +173,12 @@ class Explorer(_Figure):
     ``draw(fig, **values)`` on a cleared figure whenever one of them moves."""
 
     def __init__(self, draw, figsize=(10, 3.2), **controls):
+        viz._check_callable(draw, "draw", "a function draw(fig, **values) that draws on the figure it is given")
+        viz._check_figsize(figsize)
+        for name, control in controls.items():
+            if not isinstance(control, widgets.ValueWidget):
+                raise TypeError(f"the control {name}= must be an ipywidgets value widget (a slider, a dropdown, a "
+                                f"checkbox, ...), got {_name_of(control)}")
         self.draw_function, self.controls = draw, controls
         super().__init__(list(controls.values()), figsize)
         for control in controls.values():
@@ -180,7 +200,11 @@ def _slider(value, lo, hi, step, description):
 
 
 def one_d_map(kind, scale, shift):
-    """x = f(scale * z + shift) for f in {identity ("affine"), "exp", "sigmoid"}, as a Flow."""
+    """x = f(scale * z + shift) for f in {identity ("affine"), "exp", "sigmoid"}, as a Flow;
+    ``scale`` is a number > 0, ``shift`` a number."""
+    _check_kind(kind)
+    check_positive(scale, "scale")
+    check_number(shift, "shift")
     affine = Affine(1)
     with torch.no_grad():
         affine.log_scale.fill_(float(torch.tensor(scale).log()))
@@ -189,9 +213,18 @@ def one_d_map(kind, scale, shift):
     return Flow([affine] + outer, dim=1)
 
 
+def _check_kind(kind):
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be one of {', '.join(map(repr, ONE_D_MAPS))}, got {_name_of(kind)}")
+    if kind not in ONE_D_MAPS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, ONE_D_MAPS))}, got {kind!r}")
+    return kind
+
+
 def explore_change_of_variables(kind="exp"):
     """Pick a 1D map x = f(a z + b) and move a and b: base density, the map, and the pushed
     density against a histogram of pushed samples. Tick the box to drop the Jacobian factor."""
+    _check_kind(kind)
 
     def draw(fig, kind, scale, shift, without_jacobian):
         viz.plot_1d_map(one_d_map(kind, scale, shift), axes=fig.subplots(1, 3), n=5000,
@@ -231,8 +264,16 @@ def explore_linear_map():
 
 def draw_layer(fig, layer, bounds=((-3, 3), (-3, 3)), title=""):
     """Two panels: N(0, I) pushed through ``layer`` (its exact density) and the warped grid."""
+    if not isinstance(fig, FigureBase):
+        raise TypeError(f"fig must be a matplotlib Figure or SubFigure, got {_name_of(fig)}")
+    if not isinstance(layer, Bijector):
+        raise TypeError(f"layer must be a nflesson Bijector of the plane (e.g. nf.Planar(2)), got {_name_of(layer)}")
+    if layer.dim not in (None, 2):
+        raise ValueError(f"layer must act on the plane (dim 2), got dim = {layer.dim}")
+    check_bounds(bounds, 2)
+    viz._check_title(title)
     density_ax, grid_ax = fig.subplots(1, 2)
-    flow = Flow([layer])
+    flow = Flow([layer], dim=2)
     viz.plot_density(flow.log_prob, bounds, density_ax, size=120, title="pushed density")
     viz.plot_warped_grid(layer, bounds, grid_ax, lines=15, resolution=100, color="0.3", title="warped grid")
     grid_ax.set(xlim=bounds[0], ylim=bounds[1])

@@ -6,13 +6,18 @@ test_misuse.py."""
 
 import math
 
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nflesson as nf
-from nflesson import data
+from nflesson import data, exercises, viz, widgets
+
+matplotlib.use("Agg")
 
 F64 = torch.float64
 NAN, INF = float("nan"), float("inf")
@@ -72,7 +77,8 @@ BOX = ((-1.0, 1.0), (-2.0, 2.0))
                                                                             r"eigenvalues \[-1.0, 3.0\]"),
     (lambda: data.Gaussian("g", [0, 0], [[2, 7], [7, 1]], BOX), ValueError, "cov must be positive definite"),
     (lambda: data.Gaussian("g", [0, 0], [[1, 0.5], [0, 1]], BOX), ValueError, "cov must be symmetric"),
-    (lambda: data.Gaussian("g", [0, 0], [[1, 0]], BOX), ValueError, r"cov must have shape \(2, 2\).*got shape \(1, 2\)"),
+    (lambda: data.Gaussian("g", [0, 0], [[1, 0]], BOX), ValueError,
+     r"cov must have shape \(2, 2\).*got shape \(1, 2\)"),
     (lambda: data.Gaussian("g", [[0, 0]], [[1, 0], [0, 1]], BOX), ValueError, r"mean must be a vector \(d,\)"),
     (lambda: data.Gaussian("g", [0, NAN], [[1, 0], [0, 1]], BOX), ValueError, "mean must hold finite numbers"),
     (lambda: data.Gaussian("g", "ab", [[1, 0], [0, 1]], BOX), TypeError, "mean must be a sequence of numbers"),
@@ -223,6 +229,7 @@ def test_a_density_of_zero_where_the_other_is_not_gives_an_infinite_gap():
     assert nf.gap(lambda x: torch.full((len(x),), -INF, dtype=F64), GAUSSIAN, GAUSSIAN_TEST) == (INF, INF)
     assert nf.reverse_gap(nf.flows.linear(2), data.get("checkerboard"), n=500) == (INF, INF)
     assert math.isfinite(nf.gap(flow, GAUSSIAN, GAUSSIAN_TEST).nats)
+    assert str(nf.Gap(INF, INF)) == "inf ± inf nats"
 
 
 # --- dequantization and bits per dimension ------------------------------------------------------
@@ -386,3 +393,326 @@ def test_random_bad_arguments_raise_only_clear_errors_and_poison_nothing(a, b, n
     again = good_results()
     for key, value in GOOD.items():
         assert torch.equal(again[key], value), f"{key} changed after bad calls"
+
+
+# --- figures and GIFs: every check before a figure is drawn or a file written --------------------
+
+MOONS = data.get("moons")
+PLANE = ((-3.0, 3.0), (-3.0, 3.0))
+
+
+def planar_flow():
+    torch.manual_seed(0)
+    return nf.flows.planar(2, layers=2)
+
+
+def one_image():
+    return viz.figure_image(viz.agg_figure((1, 1), dpi=20))
+
+
+@pytest.fixture(scope="module")
+def history():
+    torch.manual_seed(0)
+    return nf.fit(nf.flows.linear(2), MOONS.sample(200), steps=4, snapshot_every=2, grid_size=10, n_samples=20,
+                  progress=False)
+
+
+@pytest.mark.parametrize("fps, error, message", [
+    (0, ValueError, "fps must be > 0 and <= 100, got 0"), (-8, ValueError, "fps must be > 0"),
+    (INF, ValueError, "fps must be a finite number"), (NAN, ValueError, "fps must be a finite number"),
+    (500, ValueError, "fps must be > 0 and <= 100"), ("8", TypeError, "fps must be a number, got str"),
+])
+def test_write_gif_checks_fps_before_writing(tmp_path, fps, error, message):
+    with pytest.raises(error, match=message):
+        viz.write_gif([one_image()], tmp_path / "a.gif", fps=fps)
+    assert not (tmp_path / "a.gif").exists()
+
+
+def test_write_gif_checks_its_images_and_path(tmp_path):
+    image = one_image()
+    for images, path, error, message in (
+        ([], tmp_path / "a.gif", ValueError, "images is empty: a GIF needs at least one frame"),
+        (image, tmp_path / "a.gif", TypeError, "images must be a list of PIL images .* got Image"),
+        ([image, 3], tmp_path / "a.gif", TypeError, r"images\[1\] is int"),
+        ([image], 3, TypeError, r"path must be a file name \(str or pathlib.Path\) ending in .gif, got int"),
+        ([image], tmp_path / "a.png", ValueError, "path must end in .gif"),
+        ([image], tmp_path / "missing" / "a.gif", ValueError, "the folder of path .* does not exist"),
+    ):
+        with pytest.raises(error, match=message):
+            viz.write_gif(images, path)
+    with pytest.raises(ValueError, match="first must be > 0"):
+        viz.write_gif([image], tmp_path / "a.gif", first=-5)
+    assert list(tmp_path.iterdir()) == []
+    assert viz.write_gif([image, image], tmp_path / "b.GIF", fps=2) == tmp_path / "b.GIF"
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"frames": 0}, ValueError, "frames must be an integer >= 2"), ({"frames": 2.5}, TypeError, "frames must be an "
+                                                                                                 "integer >= 2"),
+    ({"fps": 0}, ValueError, "fps must be > 0"), ({"fps": None}, TypeError, "fps must be a number"),
+    ({"seed": None}, TypeError, "seed must be an integer >= 0, got NoneType"),
+    ({"seed": -1}, ValueError, "seed must be an integer >= 0"),
+    ({"bounds": ((3, -3), (-3, 3))}, ValueError, r"bounds\[0\] must have low < high"),
+    ({"bounds": ((-3, 3),)}, ValueError, r"bounds must be a sequence of 2 \(low, high\) pairs"),
+    ({"density": "yes"}, TypeError, "density must be True or False, got str"),
+    ({"data": torch.zeros(5, 2, dtype=F64)}, TypeError, "data is float64 but this flow computes in float32"),
+    ({"data": torch.full((5, 2), NAN)}, ValueError, r"data has NaN or inf in 5 of its 5 rows"),
+    ({"data": torch.zeros(1, 2)}, ValueError, "data must hold at least 2 points"),
+    ({"n_points": 0}, ValueError, "n_points must be an integer >= 1"),
+    ({"figsize": (0, 3)}, ValueError, "figsize width must be > 0"),
+    ({"dpi": "high"}, TypeError, "dpi must be a number"),
+])
+def test_save_transformation_gif_checks_everything_before_drawing(tmp_path, options, error, message):
+    figures = plt.get_fignums()
+    with pytest.raises(error, match=message):
+        viz.save_transformation_gif(planar_flow(), tmp_path / "flow.gif", **options)
+    assert not (tmp_path / "flow.gif").exists() and plt.get_fignums() == figures
+
+
+def test_the_transformation_figure_refuses_a_non_flow_and_times_outside_its_range():
+    with pytest.raises(TypeError, match="the learned transformation is drawn for a nflesson.Flow, got Planar"):
+        viz.TransformationFigure(nf.Planar(2))
+    figure = viz.TransformationFigure(planar_flow(), n_points=20, lines=3)
+    for t, error, message in ((NAN, ValueError, "t must be a finite number"), (5, ValueError, "t must be a time from "
+                                                                                            "0 .* to 2 .* got 5"),
+                              (-1, ValueError, "got -1"), ("1", TypeError, "t must be a number, got str")):
+        with pytest.raises(error, match=message):
+            figure.render(t)
+    assert figure.render(2).size == figure.render(0.0).size
+
+
+def test_a_snapshot_figure_refuses_indices_outside_the_run(history):
+    figure = viz.SnapshotFigure(history)
+    last = len(history.snapshots) - 1
+    for index, error in ((last + 1, ValueError), (-1, ValueError), (1.0, TypeError), (None, TypeError)):
+        with pytest.raises(error, match=f"the snapshot index must be an integer from 0 to {last}"):
+            figure.render(index)
+    figure.render(last)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: viz.plot_density(MOONS.log_prob, ((4, -4), (-3, 3))), ValueError, r"bounds\[0\] must have low < high"),
+    (lambda: viz.plot_density(MOONS.log_prob, ((-INF, 4), (-3, 3))), ValueError, r"bounds\[0\] low must be a finite"),
+    (lambda: viz.plot_density(MOONS.log_prob, ((-4, 4),)), ValueError, r"bounds must be a sequence of 2"),
+    (lambda: viz.plot_density(MOONS.log_prob, "auto"), TypeError, "bounds must be a sequence of 2"),
+    (lambda: viz.plot_density(MOONS.log_prob, MOONS.bounds, size=1), ValueError, "size must be an integer >= 2"),
+    (lambda: viz.plot_density(MOONS.log_prob, MOONS.bounds, size=20.0), TypeError, "size must be an integer >= 2"),
+    (lambda: viz.plot_density(MOONS.log_prob, MOONS.bounds, cmap="rainbowish"), ValueError, "is not a matplotlib "
+                                                                                            "colormap"),
+    (lambda: viz.plot_density(MOONS.log_prob, MOONS.bounds, vmax=0), ValueError, "vmax must be > 0"),
+    (lambda: viz.plot_density(MOONS.log_prob, MOONS.bounds, ax="left"), TypeError, "ax must be matplotlib Axes"),
+    (lambda: viz.plot_density("moons", MOONS.bounds), TypeError, "log_prob must be a function of points"),
+    (lambda: viz.plot_density(torch.zeros(5), MOONS.bounds), ValueError, r"a \(size, size\) floating grid"),
+    (lambda: viz.plot_density(lambda x: x, MOONS.bounds, size=10), ValueError, r"one log-density per grid point, "
+                                                                               r"shape \(100,\), got shape \(100, 2\)"),
+    (lambda: viz.density_on_grid(lambda x: 0.0, MOONS.bounds, 10), TypeError, "must return a tensor"),
+    (lambda: viz.grid_points(MOONS.bounds, 0), ValueError, "size must be an integer >= 2"),
+    (lambda: viz.grid_points(MOONS.bounds, 5, dtype="float64"), TypeError, "dtype must be a floating torch.dtype"),
+    (lambda: viz.plot_samples([[0.0, 0.0]]), TypeError, "samples must be a torch.Tensor"),
+    (lambda: viz.plot_samples(torch.zeros(3, 3)), ValueError, "samples has 3 columns"),
+    (lambda: viz.plot_samples(torch.zeros(3, 2), color="blurple"), ValueError, "color must be a matplotlib colour"),
+    (lambda: viz.plot_samples(torch.zeros(3, 2), alpha=2), ValueError, "alpha must be >= 0 and <= 1"),
+    (lambda: viz.plot_samples(torch.zeros(3, 2), bounds=((0, 0), (0, 1))), ValueError, "must have low < high"),
+    (lambda: viz.plot_1d_map(planar_flow()), ValueError, "a bijector of dim 1, got dim = 2"),
+    (lambda: viz.plot_1d_map(lambda z: (z, z[:, 0])), TypeError, "bijector must be a 1D nflesson Bijector"),
+    (lambda: viz.plot_1d_map(nf.Flow([nf.Exp()], dim=1), seed=None), TypeError, "seed must be an integer >= 0"),
+    (lambda: viz.plot_1d_map(nf.Flow([nf.Exp()], dim=1), z_range=(4, -4)), ValueError, "z_range must have low < high"),
+    (lambda: viz.plot_1d_map(nf.Flow([nf.Exp()], dim=1), x_range=(0, INF)), ValueError, "x_range's high end must be "
+                                                                                        "a finite number"),
+    (lambda: viz.plot_1d_map(nf.Flow([nf.Exp()], dim=1), n=0), ValueError, "n must be an integer >= 1"),
+    (lambda: viz.plot_1d_map(nf.Flow([nf.Exp()], dim=1), axes=[None]), TypeError, "axes must be three matplotlib"),
+    (lambda: viz.plot_1d_map(nf.Flow([nf.Exp()], dim=1), without_jacobian="no"), TypeError, "without_jacobian must "
+                                                                                            "be True or False"),
+    (lambda: viz.plot_warped_grid(planar_flow(), PLANE, lines=1), ValueError, "lines must be an integer >= 2"),
+    (lambda: viz.plot_warped_grid(planar_flow(), PLANE, resolution=0), ValueError, "resolution must be an integer"),
+    (lambda: viz.plot_warped_grid(lambda p: p[:, 0], PLANE), ValueError, r"transform must map points \(n, 2\) to "
+                                                                         r"points \(n, 2\)"),
+    (lambda: viz.plot_warped_grid(None, PLANE), TypeError, "transform must be a map of points"),
+    (lambda: viz.plot_layers(nf.Planar(2), torch.zeros(3, 2)), TypeError, "flow must be a nflesson Flow, got Planar"),
+    (lambda: viz.plot_layers(nf.flows.planar(1), torch.zeros(3, 1)), ValueError, "needs a flow of dim 2, got dim = 1"),
+    (lambda: viz.plot_layers(planar_flow(), torch.zeros(3, 2), max_panels=0), ValueError, "max_panels must be an "
+                                                                                          "integer >= 1"),
+    (lambda: viz.plot_layers(planar_flow(), torch.zeros(0, 2)), ValueError, "points is empty"),
+    (lambda: viz.plot_layers(planar_flow(), torch.zeros(3, 2, dtype=F64)), TypeError, "points is float64"),
+    (lambda: viz.plot_loss("1, 2, 3"), TypeError, "losses must be a list of numbers"),
+    (lambda: viz.plot_loss([1.0, "2"]), TypeError, r"losses\[1\] is str"),
+    (lambda: viz.plot_loss([1.0, 2.0], reference="2"), TypeError, "reference must be a number, got str"),
+    (lambda: viz.plot_loss([1.0, 2.0], reference=NAN), ValueError, "reference must be a finite number"),
+    (lambda: viz.reference_line("3", "a label"), TypeError, "reference must be a number, got str"),
+    (lambda: viz.reference_line(3.0, 5), TypeError, "reference_label must be a string"),
+    (lambda: viz.loss_limits([1.0, 2.0], squash=0), ValueError, "squash must be >= 1"),
+    (lambda: viz.layer_times(0, 5), ValueError, "layers must be an integer >= 1"),
+    (lambda: viz.layer_times(3, 4.0), TypeError, "frames must be an integer >= 2"),
+    (lambda: viz.position_colors(torch.zeros(3)), ValueError, r"points must have shape \(batch, dim\)"),
+    (lambda: viz.plot_made(planar_flow()), TypeError, "made must be a nflesson MADE network"),
+    (lambda: viz.figure_image("figure"), TypeError, "fig must be a matplotlib Figure"),
+    (lambda: viz.canvas_image(None), TypeError, "canvas must be a matplotlib Agg canvas"),
+    (lambda: viz.agg_figure(3), TypeError, r"figsize must be a \(width, height\) pair"),
+    (lambda: viz.agg_figure((3, -1)), ValueError, "figsize height must be > 0"),
+    (lambda: viz.agg_figure((3, 1), dpi=0), ValueError, "dpi must be >= 1"),
+])
+def test_figures_check_their_arguments_before_drawing(call, error, message):
+    figures = plt.get_fignums()
+    with pytest.raises(error, match=message):
+        call()
+    assert plt.get_fignums() == figures, "a figure was opened before the error"
+
+
+def test_figures_of_a_float64_flow_are_drawn_in_its_dtype():
+    flow = planar_flow().double()
+    viz.plot_density(flow.log_prob, PLANE, size=10)
+    viz.plot_warped_grid(flow, PLANE, lines=3, resolution=5)
+    viz.plot_1d_map(nf.Flow([nf.Affine(1)]).double(), n=100)
+    plt.close("all")
+
+
+# --- widgets ----------------------------------------------------------------------------------------
+
+def test_training_player_refuses_what_is_not_a_history(history):
+    for thing in (planar_flow(), history.losses, None):
+        with pytest.raises(TypeError, match="history must be the nflesson.History that nf.fit returns"):
+            widgets.TrainingPlayer(thing)
+    with pytest.raises(ValueError, match="this History has no snapshots to draw"):
+        widgets.TrainingPlayer(nf.History("maximum likelihood", PLANE, history.grid))
+    with pytest.raises(TypeError, match="reference must be a number"):
+        widgets.TrainingPlayer(history, reference="entropy")
+    with pytest.raises(ValueError, match="figsize"):
+        widgets.TrainingPlayer(history, figsize=(10, 0))
+
+
+def test_a_history_of_a_flow_in_more_dimensions_has_no_pictures():
+    torch.manual_seed(0)
+    deep = nf.fit(nf.flows.linear(3), torch.randn(50, 3), steps=2, progress=False)
+    with pytest.raises(ValueError, match="drawn for 1D and 2D flows, but this History is of a 3D flow"):
+        viz.SnapshotFigure(deep)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: widgets.TransformationPlayer(nf.Planar(2)), TypeError, "TransformationPlayer shows the learned "
+                                                                    "transformation of a nflesson.Flow, got Planar"),
+    (lambda: widgets.TransformationPlayer("flow"), TypeError, "got str"),
+    (lambda: widgets.TransformationPlayer(planar_flow(), frames=2.5), TypeError, "frames must be an integer >= 2"),
+    (lambda: widgets.TransformationPlayer(planar_flow(), frames=1), ValueError, "frames must be an integer >= 2"),
+    (lambda: widgets.TransformationPlayer(planar_flow(), interval=0), ValueError, r"interval \(milliseconds per "
+                                                                                  r"frame\) must be an integer >= 1"),
+    (lambda: widgets.Explorer(3), TypeError, "draw must be a function draw"),
+    (lambda: widgets.Explorer(lambda fig, a: None, a=3), TypeError, "the control a= must be an ipywidgets value "
+                                                                    "widget"),
+    (lambda: widgets.Explorer(lambda fig: None, figsize="big"), TypeError, "figsize must be"),
+    (lambda: widgets.one_d_map("log", 1.0, 0.0), ValueError, "kind must be one of 'affine', 'exp', 'sigmoid', got "
+                                                             "'log'"),
+    (lambda: widgets.one_d_map(None, 1.0, 0.0), TypeError, "kind must be one of"),
+    (lambda: widgets.one_d_map("exp", 0.0, 0.0), ValueError, "scale must be > 0, got 0.0"),
+    (lambda: widgets.one_d_map("exp", -2.0, 0.0), ValueError, "scale must be > 0"),
+    (lambda: widgets.one_d_map("exp", 1.0, NAN), ValueError, "shift must be a finite number"),
+    (lambda: widgets.one_d_map("exp", "1", 0.0), TypeError, "scale must be a number"),
+    (lambda: widgets.explore_change_of_variables("log"), ValueError, "kind must be one of"),
+    (lambda: widgets.draw_layer(viz.agg_figure((4, 2)), nf.Planar(3)), ValueError, "layer must act on the plane "
+                                                                                   r"\(dim 2\), got dim = 3"),
+    (lambda: widgets.draw_layer(viz.agg_figure((4, 2)), "planar"), TypeError, "layer must be a nflesson Bijector"),
+    (lambda: widgets.draw_layer(None, nf.Planar(2)), TypeError, "fig must be a matplotlib Figure or SubFigure"),
+    (lambda: widgets.draw_layer(viz.agg_figure((4, 2)), nf.Planar(2), bounds=((-3, 3),)), ValueError, "bounds must"),
+])
+def test_widgets_check_their_arguments(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+# --- exercises: any malformed answer is feedback, from the checker itself ----------------------------
+
+MALFORMED = [None, "1.0", "abc", NAN, INF, -INF, [], [1.0], [1.0, 2.0], [None, None], ["a", "b"], {}, object(),
+             torch.tensor(NAN), torch.tensor([NAN, 1.0]), torch.zeros(3), torch.zeros(2, 2), torch.zeros(0),
+             torch.zeros(2, 2, 2), torch.tensor(1 + 2j), torch.tensor([1 + 2j, 3j]), torch.tensor(True),
+             torch.tensor([True, False]), torch.zeros(2, dtype=torch.int64), torch.zeros(2, 2, dtype=torch.complex64),
+             torch.zeros(2, requires_grad=True), torch.full((2, 2), INF), 10**400, -10**400, 1 + 2j, True,
+             (1.0, 2.0, 3.0),
+             (torch.tensor(1.0), torch.tensor(1 + 1j)), (10**400, 1.0), lambda x: x, lambda x: 1 / 0, lambda: 1,
+             lambda x: "p", lambda x: x.float(), lambda x: torch.full_like(x, NAN), lambda x: x.mul_(2)]
+QUESTIONS = [(n, name) for n in exercises.lessons() for name in exercises.lesson(n)]
+
+
+@pytest.mark.filterwarnings("error")  # a complex answer is not cast to real with a warning either
+@pytest.mark.parametrize("number, name", QUESTIONS)
+def test_checkers_turn_every_malformed_answer_into_feedback(number, name):
+    question = exercises.lesson(number)[name]
+    for answer in MALFORMED:
+        message = question.checker(answer)  # the checker itself, not only Exercise.check's safety net
+        assert isinstance(message, str) and message, (answer, message)
+        feedback = question.check(answer)
+        assert not feedback.correct and feedback.answered and "raised" not in feedback.message or callable(answer)
+
+
+def test_a_function_answer_that_fails_is_told_how_it_was_called():
+    message = exercises.lesson(1)["sigmoid"].checker(lambda x: 1 / 0)
+    assert message.startswith("calling your function on x = torch.linspace(0.01, 0.99, 99, dtype=torch.float64) "
+                              "raised ZeroDivisionError: division by zero")
+
+
+def test_check_helpers_take_numpy_numbers_and_refuse_complex_and_huge_answers():
+    assert exercises.check_number(np.float32(1.0), 1.0, 1e-6) is None
+    assert exercises.check_number(np.array([2.0]), 2.0, 1e-6) is None
+    assert exercises.check_number(10**400, 1.0, 0.1) == "the answer is an integer too large for a float (it has 401 " \
+                                                        "digits)"
+    assert exercises.check_number(torch.tensor(1 + 0j), 1.0, 0.1) == "the answer should be a number, got complex"
+    assert exercises.check_tensor(torch.ones(2, dtype=torch.complex64), torch.ones(2), 0.1) == \
+        "the answer should hold real numbers, got a tensor of torch.complex64"
+    assert exercises.check_tensor(torch.tensor([1.0, NAN]), torch.ones(2), 0.1) == \
+        "the answer has NaN or inf in 1 of its 2 entries"
+    assert exercises.check_tensor(np.ones(2), torch.ones(2), 0.1).endswith("got ndarray; torch.as_tensor(answer) "
+                                                                           "makes one")
+    assert exercises.as_float(np.float32(0.5)) == 0.5 and exercises.as_float(torch.tensor(1 + 1j)) is None
+    assert exercises.as_float(10**400) == INF and exercises.as_float(torch.tensor([True])) is None
+
+
+def test_lessons_and_exercises_check_their_arguments():
+    for number in (1.0, "1", True, None):
+        with pytest.raises(TypeError, match="the lesson number must be an integer"):
+            exercises.lesson(number)
+    with pytest.raises(TypeError, match="checker must be a function of the answer"):
+        exercises.Exercise("t", None, "hint", "answer = 1")
+    with pytest.raises(TypeError, match="hint must be a string"):
+        exercises.Exercise("t", lambda a: None, 3, "answer = 1")
+
+
+# --- random bad arguments to the figures and widgets --------------------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(a=BAD_VALUES, b=BAD_VALUES)
+def test_random_bad_arguments_to_figures_and_widgets_raise_only_clear_errors(tmp_path_factory, a, b):
+    folder = tmp_path_factory.mktemp("gifs")
+    flow = planar_flow()
+    before = {k: v.clone() for k, v in flow.state_dict().items()}
+    figures = plt.get_fignums()
+    calls = [
+        lambda: viz.plot_density(a, PLANE, size=8), lambda: viz.plot_density(MOONS.log_prob, a, size=8),
+        lambda: viz.plot_density(MOONS.log_prob, PLANE, size=a), lambda: viz.grid_points(a, 5),
+        lambda: viz.plot_samples(a), lambda: viz.plot_samples(GOOD_POINTS, bounds=a, size=b),
+        lambda: viz.plot_1d_map(a), lambda: viz.plot_1d_map(nf.Flow([nf.Exp()], dim=1), z_range=a, n=b),
+        lambda: viz.plot_warped_grid(a, PLANE, lines=2, resolution=3), lambda: viz.plot_warped_grid(flow, a, lines=b),
+        lambda: viz.plot_layers(flow, a), lambda: viz.plot_layers(a, GOOD_POINTS, max_panels=b),
+        lambda: viz.position_colors(a), lambda: viz.plot_loss(a, reference=b), lambda: viz.loss_limits(a, b),
+        lambda: viz.reference_line(a, b), lambda: viz.layer_times(a, b), lambda: viz.agg_figure(a, b),
+        lambda: viz.write_gif(a, folder / "a.gif"), lambda: viz.write_gif([one_image()], a),
+        lambda: viz.write_gif([one_image()], folder / "b.gif", fps=a, first=b),
+        lambda: viz.save_transformation_gif(flow, folder / "c.gif", frames=a, fps=b),
+        lambda: viz.save_transformation_gif(flow, a), lambda: viz.TransformationFigure(a),
+        lambda: viz.TransformationFigure(flow, n_points=a, seed=b), lambda: viz.TransformationFigure(flow, data=a),
+        lambda: viz.TransformationFigure(flow, bounds=a, density=b), lambda: viz.SnapshotFigure(a),
+        lambda: widgets.TrainingPlayer(a), lambda: widgets.TransformationPlayer(flow, frames=a, interval=b),
+        lambda: widgets.TransformationPlayer(a), lambda: widgets.one_d_map(a, 1.0, 0.0),
+        lambda: widgets.one_d_map("exp", a, b), lambda: widgets.Explorer(a, control=b),
+        lambda: widgets.draw_layer(viz.agg_figure((2, 1), 10), a), lambda: viz.plot_made(a),
+        lambda: exercises.lesson(a),
+    ]
+    for call in calls:
+        try:
+            call()
+        except (TypeError, ValueError):
+            pass
+        plt.close("all")
+    for n, name in QUESTIONS:  # exercises: feedback for anything
+        question = exercises.lesson(n)[name]
+        assert isinstance(question.checker(a), str) and not question.check(b).correct
+    assert all(torch.equal(before[k], v) for k, v in flow.state_dict().items())
+    assert sorted(path.name for path in folder.iterdir()) in ([], ["a.gif"], ["b.gif"], ["a.gif", "b.gif"])
+    assert plt.get_fignums() == figures == []

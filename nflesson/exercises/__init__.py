@@ -14,14 +14,15 @@ from .core import (
     Exercise,
     Feedback,
     as_float,
+    as_tensor,
     check_number,
     check_tensor,
     known_mistake,
     near,
 )
 
-__all__ = ["Exercise", "Feedback", "as_float", "check_number", "check_tensor", "known_mistake", "lesson", "lessons",
-           "near"]
+__all__ = ["Exercise", "Feedback", "as_float", "as_tensor", "check_number", "check_tensor", "known_mistake", "lesson",
+           "lessons", "near"]
 
 
 def lessons():
@@ -31,6 +32,9 @@ def lessons():
 
 def lesson(number):
     """The exercises of lesson ``number``, by name (the QUESTIONS of module lesson_NN)."""
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise TypeError(f"the lesson number must be an integer, one of {lessons()}; got {type(number).__name__} "
+                        f"{number!r}")
     if number not in lessons():
         raise ValueError(f"no exercises for lesson {number!r}; lessons with exercises: {lessons()}")
     return importlib.import_module(f"{__name__}.lesson_{number:02d}").QUESTIONS

@@ -2,9 +2,20 @@
 the Feedback a check returns, and helpers that compare answers and recognise typical mistakes."""
 
 import math
+import numbers
 
 import torch
 from IPython.display import Markdown
+
+
+def _is_array(value):
+    """Whether ``value`` is a tensor or an array (numpy's, ...), as opposed to a plain number."""
+    return isinstance(value, torch.Tensor) or (hasattr(value, "shape") and hasattr(value, "item")
+                                               and not isinstance(value, numbers.Number))
+
+
+def _type_name(value):
+    return "bool" if isinstance(value, bool) else type(value).__name__
 
 
 class Feedback:
@@ -33,6 +44,11 @@ class Exercise:
     saying what is wrong; ``praise`` is shown on success."""
 
     def __init__(self, title, checker, hint, solution_code, praise="Well done."):
+        if not callable(checker):
+            raise TypeError(f"checker must be a function of the answer, got {_type_name(checker)}")
+        for name, text in (("title", title), ("hint", hint), ("solution_code", solution_code), ("praise", praise)):
+            if not isinstance(text, str):
+                raise TypeError(f"{name} must be a string, got {_type_name(text)}")
         self.title, self.checker, self._hint, self.praise = title, checker, hint, praise
         self.solution_code = solution_code  # the worked answer: code that sets ``answer``
 
@@ -60,13 +76,18 @@ class Exercise:
 
 def check_number(answer, expected, tolerance, what="the answer"):
     """None if ``answer`` is a number within ``tolerance`` of ``expected``, else how far off (for a
-    whole ``expected`` and a tolerance under 1, a count, without the tolerance)."""
-    if isinstance(answer, torch.Tensor):
-        if answer.numel() != 1:
-            return f"{what} should be a single number, got a tensor of shape {tuple(answer.shape)}"
+    whole ``expected`` and a tolerance under 1, a count, without the tolerance). Any answer, however
+    malformed (None, a string, a list, a tensor of any shape or dtype), gets a message, never an error."""
+    if _is_array(answer):
+        if math.prod(answer.shape) != 1:
+            return f"{what} should be a single number, got a {type(answer).__name__} of shape {tuple(answer.shape)}"
         answer = answer.item()
-    if not isinstance(answer, (int, float)) or isinstance(answer, bool):
-        return f"{what} should be a number, got {type(answer).__name__}"
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
+        return f"{what} should be a number, got {_type_name(answer)}"
+    try:
+        answer = float(answer)
+    except OverflowError:
+        return f"{what} is an integer too large for a float (it has {len(str(abs(int(answer))))} digits)"
     if not math.isfinite(answer):
         return f"{what} is {answer}, not a finite number"
     error = answer - expected
@@ -78,24 +99,48 @@ def check_number(answer, expected, tolerance, what="the answer"):
 
 
 def check_tensor(answer, expected, tolerance, what="the answer"):
-    """None if ``answer`` is a tensor of the expected shape within ``tolerance`` everywhere."""
+    """None if ``answer`` is a tensor of the expected shape within ``tolerance`` everywhere, else
+    what is wrong (never an error, however malformed the answer)."""
     if not isinstance(answer, torch.Tensor):
-        return f"{what} should be a torch.Tensor, got {type(answer).__name__}"
+        hint = "; torch.as_tensor(answer) makes one" if _is_array(answer) or isinstance(answer, (list, tuple)) else ""
+        return f"{what} should be a torch.Tensor, got {_type_name(answer)}{hint}"
+    if answer.is_complex() or answer.dtype == torch.bool:
+        return f"{what} should hold real numbers, got a tensor of {answer.dtype}"
     if answer.shape != expected.shape:
         return f"{what} has shape {tuple(answer.shape)}, expected {tuple(expected.shape)}"
-    error = (answer.detach().to(expected.dtype) - expected).abs().max().item()
+    got = answer.detach().to(expected.dtype)
+    if not torch.isfinite(got).all():
+        return f"{what} has NaN or inf in {int((~torch.isfinite(got)).sum())} of its {got.numel()} entries"
+    error = (got - expected).abs().max().item() if got.numel() else 0.0
     if error <= tolerance:
         return None
     return f"{what} differs from the expected values by up to {error:.3g} (allowed: {tolerance:g})"
 
 
 def as_float(value):
-    """A plain float from a number or a one-element tensor, else None."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return value.item()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    """A plain float from a real number or a one-element tensor or array, else None (for a huge
+    integer: +-inf)."""
+    if _is_array(value):
+        if math.prod(value.shape) != 1:
+            return None
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
         return float(value)
-    return None
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def as_tensor(value, shape):
+    """``value`` as a detached float64 tensor if it is a tensor of real, finite numbers of ``shape``,
+    else None (``check_tensor`` then says what is wrong)."""
+    if not isinstance(value, torch.Tensor) or value.is_complex() or value.dtype == torch.bool:
+        return None
+    if tuple(value.shape) != tuple(shape):
+        return None
+    value = value.detach().to(torch.float64)
+    return value if torch.isfinite(value).all() else None
 
 
 def near(value, target, tolerance=1e-3):

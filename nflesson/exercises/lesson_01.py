@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from .core import Exercise, as_float, check_number, check_tensor, known_mistake, near
+from .core import Exercise, as_float, as_tensor, check_number, check_tensor, known_mistake, near
 
 
 def _lognormal_density(answer):
@@ -28,10 +28,15 @@ def _sigmoid_density(answer):
     if not callable(answer):
         return f"the answer should be a function of x, got {type(answer).__name__}"
     x = torch.linspace(0.01, 0.99, 99, dtype=torch.float64)
-    got = answer(x)
+    try:
+        got = answer(x.clone())
+    except Exception as exc:  # noqa: BLE001 (the learner's function failing is feedback)
+        return (f"calling your function on x = torch.linspace(0.01, 0.99, 99, dtype=torch.float64) raised "
+                f"{type(exc).__name__}: {exc}. It should take a tensor x and return p_x(x), a tensor of the same shape")
     z = torch.logit(x)
     base = torch.distributions.Normal(0.0, 1.0).log_prob(z).exp()
-    if isinstance(got, torch.Tensor) and got.shape == x.shape and torch.allclose(got, base, atol=1e-6):
+    values = as_tensor(got, x.shape)
+    if values is not None and torch.allclose(values, base, atol=1e-6):
         return "that is p_z(logit x): multiply by |d logit(x)/dx| = 1 / (x (1 - x))"
     return check_tensor(got, base / (x * (1 - x)), 1e-6, "p_x on a grid of x in (0, 1)")
 

@@ -15,8 +15,8 @@ _L02_DATA = [0.3, 1.9, 2.4, 0.8, 1.1, 3.0]
 
 
 def _affine_composition(answer):
-    if isinstance(answer, torch.Tensor):
-        answer = answer.flatten().tolist()
+    if isinstance(answer, torch.Tensor) or type(answer).__module__ == "numpy":
+        answer = answer.reshape(-1).tolist()
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         return f"the answer should be a pair (a, b) of two numbers, got {type(answer).__name__}"
     scale, shift = as_float(answer[0]), as_float(answer[1])

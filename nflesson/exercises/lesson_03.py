@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from .core import Exercise, as_float, check_number, check_tensor, known_mistake, near
+from .core import Exercise, as_float, as_tensor, check_number, check_tensor, known_mistake, near
 
 # Exercise 1: L = [[2, 0, 0], [1, -0.5, 0], [3, 4, 3]], log|det L| = log|2 * -0.5 * 3| = log 3.
 # Exercise 2: W = [[1, 2], [0, 1]], b = (1, -1): Cov(z W + b) = W^T W = [[1, 2], [2, 5]].
@@ -37,9 +37,9 @@ def _triangular_log_det(answer):
 
 def _linear_covariance(answer):
     expected = _L03_W.T @ _L03_W
-    if not isinstance(answer, torch.Tensor) or answer.shape != expected.shape:
+    got = as_tensor(answer, expected.shape)
+    if got is None:
         return check_tensor(answer, expected, 1e-4, "the covariance")
-    got = answer.detach().to(torch.float64)
 
     def same(matrix):
         return bool(torch.allclose(got, matrix, atol=1e-3))

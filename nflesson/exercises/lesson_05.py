@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from .core import Exercise, as_float, check_number, check_tensor, known_mistake, near
+from .core import Exercise, as_float, as_tensor, check_number, check_tensor, known_mistake, near
 
 # Exercise 1: a 4D affine coupling layer keeps z_1, z_2 and changes z_3, z_4 with log-scales
 # s = (0.4 z_1, 0.3 z_2) and shifts t = (z_1 + z_2, z_1 z_2), at z = (1, -2, 0.5, 3): log-det -0.2.
@@ -42,9 +42,9 @@ def _l05_inverse(answer):
     expected = torch.tensor([x0, (x1 - t) * math.exp(-s)], dtype=torch.float64)
     if as_float(answer) is not None:
         return "give both coordinates of z as a tensor of 2 numbers: z_1 and z_2"
-    if not isinstance(answer, torch.Tensor) or answer.shape != expected.shape:
+    got = as_tensor(answer, expected.shape)
+    if got is None:
         return check_tensor(answer, expected, 1e-4, "z")
-    got = answer.detach().to(torch.float64)
     if abs(got[0].item() - x0) > 1e-3:
         return "the kept coordinate passes through unchanged: z_1 = x_1 = 1"
     wrong = {

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from .core import Exercise, as_float, check_number, check_tensor, known_mistake
+from .core import Exercise, as_float, as_tensor, check_number, check_tensor, known_mistake
 
 # Exercise 1: v = A x with A = [[0.5, 2], [-1, -0.2]] over one unit of time: log|det| = tr A = 0.3.
 # Exercise 2: z = (0, 1), x = (2, -1), t = 0.25: the target velocity is x - z = (2, -2) (x_t = (0.5, 0.5)).
@@ -32,7 +32,8 @@ def _l09_log_det(answer):
 
 def _l09_target(answer):
     z, x, t = torch.tensor([0.0, 1.0]), torch.tensor([2.0, -1.0]), 0.25
-    if isinstance(answer, torch.Tensor) and answer.shape == (2,):
+    got = as_tensor(answer, (2,))
+    if got is not None:
         for wrong, message in (
             ((1 - t) * z + t * x, "that is the point x_t on the path; the network is trained to output the path's "
                                   "velocity d x_t / dt"),
@@ -40,7 +41,7 @@ def _l09_target(answer):
             (t * (x - z), "the velocity of the straight path is constant: no factor t"),
             (x, "the target velocity is x - z, not the data point itself"),
         ):
-            if torch.allclose(answer.detach().float(), wrong, atol=1e-4):
+            if torch.allclose(got, wrong.double(), atol=1e-4):
                 return message
     return check_tensor(answer, x - z, 1e-4, "the target velocity")
 
