@@ -668,6 +668,7 @@ def test_lessons_and_exercises_check_their_arguments():
     for number in (1.0, "1", True, None):
         with pytest.raises(TypeError, match="the lesson number must be an integer"):
             exercises.lesson(number)
+    assert exercises.lesson(np.int64(1)) is exercises.lesson(1)
     with pytest.raises(TypeError, match="checker must be a function of the answer"):
         exercises.Exercise("t", None, "hint", "answer = 1")
     with pytest.raises(TypeError, match="hint must be a string"):
@@ -675,6 +676,9 @@ def test_lessons_and_exercises_check_their_arguments():
 
 
 # --- random bad arguments to the figures and widgets --------------------------------------------------
+
+GOOD_DENSITY = viz.density_on_grid(MOONS.log_prob, MOONS.bounds, 12)
+
 
 @settings(max_examples=30, deadline=None)
 @given(a=BAD_VALUES, b=BAD_VALUES)
@@ -716,3 +720,4 @@ def test_random_bad_arguments_to_figures_and_widgets_raise_only_clear_errors(tmp
     assert all(torch.equal(before[k], v) for k, v in flow.state_dict().items())
     assert sorted(path.name for path in folder.iterdir()) in ([], ["a.gif"], ["b.gif"], ["a.gif", "b.gif"])
     assert plt.get_fignums() == figures == []
+    assert np.array_equal(viz.density_on_grid(MOONS.log_prob, MOONS.bounds, 12), GOOD_DENSITY)

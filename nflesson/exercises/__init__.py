@@ -8,6 +8,7 @@ exercise (``answer = ...``) is reported as such and never stops the rest of the 
 """
 
 import importlib
+import numbers
 import pkgutil
 
 from .core import (
@@ -32,9 +33,10 @@ def lessons():
 
 def lesson(number):
     """The exercises of lesson ``number``, by name (the QUESTIONS of module lesson_NN)."""
-    if isinstance(number, bool) or not isinstance(number, int):
+    if isinstance(number, bool) or not isinstance(number, numbers.Integral):
         raise TypeError(f"the lesson number must be an integer, one of {lessons()}; got {type(number).__name__} "
                         f"{number!r}")
+    number = int(number)
     if number not in lessons():
         raise ValueError(f"no exercises for lesson {number!r}; lessons with exercises: {lessons()}")
     return importlib.import_module(f"{__name__}.lesson_{number:02d}").QUESTIONS
