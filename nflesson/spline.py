@@ -12,6 +12,22 @@ identity; the end derivatives are 1, so f and f' are continuous there too. Solvi
 for xi is a quadratic a xi^2 + b xi + c = 0, whose root in [0, 1] is taken as
 2c / (-b - sqrt(b^2 - 4ac)) where b >= 0 and as (-b + sqrt(b^2 - 4ac)) / 2a where b < 0, the two
 forms of the same root, each free of cancellation where it is used.
+
+The raw numbers are bounded softly before they become knots (``knots``), whatever their size:
+with clamp(r, c) = c tanh(r / c) (nflesson.nets.soft_clamp),
+
+    widths w_k = MIN_BIN + (1 - bins MIN_BIN) softmax(clamp(raw widths, SIZE_BOUND))_k (heights alike),
+    inner derivatives d_k = MIN_DERIVATIVE + softplus(clamp(raw d_k, DERIVATIVE_BOUND) + shift),
+
+so two bins' widths (or heights) differ by a factor below R = exp(2 SIZE_BOUND) = sqrt(MAX_BIN_SLOPE),
+every bin's slope s = h/w lies in [1/R^2, R^2] = [1 / MAX_BIN_SLOPE, MAX_BIN_SLOPE] and every d_k in
+[MIN_DERIVATIVE, MAX_DERIVATIVE]; within a bin f' lies between min^2 / max and 2 max of its s, d_k
+and d_{k+1} (checked numerically in the tests), so between 1e-9 and 2e3. Raw widths and heights far
+beyond SIZE_BOUND barely move the knots (d clamp / dr = 1 / cosh^2(r / c)), and a raw derivative
+moves its d_k by at most as much as it changes: a conditioner with large outputs can make the spline
+neither arbitrarily steep nor arbitrarily sensitive to those outputs, which keeps stacks of layers
+(each conditioner fed by the layers before it) well conditioned (tests/test_extreme_parameters.py). All-zero raw numbers still give the identity: equal bins and
+unit derivatives, with shift = log(e^(1 - MIN_DERIVATIVE) - 1).
 """
 
 import math
@@ -22,10 +38,17 @@ from torch import nn
 
 from .bijector import Bijector
 from .checks import check_positive, check_positive_int
+from .nets import soft_clamp
 
 MIN_BIN = 1e-3  # the smallest bin width and height, as a share of the interval
-MIN_DERIVATIVE = 1e-3
+MAX_BIN_SLOPE = 1e3  # every bin's slope h / w lies in [1 / MAX_BIN_SLOPE, MAX_BIN_SLOPE]
+SIZE_BOUND = math.log(MAX_BIN_SLOPE) / 4  # raw widths and heights are soft-clamped to (-SIZE_BOUND, SIZE_BOUND)
+MIN_DERIVATIVE, MAX_DERIVATIVE = 1e-3, 1e3  # the inner knot derivatives lie in between
 _DERIVATIVE_SHIFT = math.log(math.expm1(1 - MIN_DERIVATIVE))  # raw 0 -> derivative 1
+# raw derivatives are soft-clamped to (-DERIVATIVE_BOUND, DERIVATIVE_BOUND), about +-999.5: the
+# softplus^-1 of MAX_DERIVATIVE - MIN_DERIVATIVE (softplus^-1(y) = y + log(1 - e^-y)), less the shift
+_LARGEST = MAX_DERIVATIVE - MIN_DERIVATIVE
+DERIVATIVE_BOUND = _LARGEST + math.log(-math.expm1(-_LARGEST)) - _DERIVATIVE_SHIFT
 
 
 def parameter_count(bins):
@@ -35,20 +58,22 @@ def parameter_count(bins):
 
 def knots(raw, bound):
     """Knot positions xs, ys (..., bins + 1) from -bound to bound and derivatives ds (..., bins + 1)
-    from unconstrained ``raw`` (..., 3 bins - 1): widths and heights by a softmax with a
-    minimum share MIN_BIN, inner derivatives MIN_DERIVATIVE + softplus, end derivatives 1.
-    All-zero ``raw`` gives equal bins and unit derivatives: the identity."""
+    from unconstrained ``raw`` (..., 3 bins - 1), each number soft-clamped first (module docstring):
+    widths and heights by a softmax of clamp(raw, SIZE_BOUND) with a minimum share MIN_BIN, inner
+    derivatives MIN_DERIVATIVE + softplus(clamp(raw, DERIVATIVE_BOUND) + shift), end derivatives 1.
+    Bin slopes stay in [1 / MAX_BIN_SLOPE, MAX_BIN_SLOPE], inner derivatives in [MIN_DERIVATIVE,
+    MAX_DERIVATIVE], whatever ``raw``. All-zero ``raw`` gives equal bins and unit derivatives: the identity."""
     bins = (raw.shape[-1] + 1) // 3
     raw_widths, raw_heights, raw_derivatives = raw.split([bins, bins, bins - 1], dim=-1)
 
     def positions(raw_sizes):
-        sizes = MIN_BIN + (1 - MIN_BIN * bins) * torch.softmax(raw_sizes, dim=-1)
+        sizes = MIN_BIN + (1 - MIN_BIN * bins) * torch.softmax(soft_clamp(raw_sizes, SIZE_BOUND), dim=-1)
         inner = bound * (2 * torch.cumsum(sizes[..., :-1], dim=-1) - 1)
         ends = inner.new_full(inner.shape[:-1] + (1,), bound)
         return torch.cat([-ends, inner, ends], dim=-1)  # the ends are exactly -bound and bound
 
     ones = raw.new_ones(raw.shape[:-1] + (1,))
-    inner = MIN_DERIVATIVE + F.softplus(raw_derivatives + _DERIVATIVE_SHIFT)
+    inner = MIN_DERIVATIVE + F.softplus(soft_clamp(raw_derivatives, DERIVATIVE_BOUND) + _DERIVATIVE_SHIFT)
     return positions(raw_widths), positions(raw_heights), torch.cat([ones, inner, ones], dim=-1)
 
 

@@ -2,7 +2,8 @@
 at the knots and at the ends of the interval, the identity outside it, an inverse accurate to
 1e-10 inside, on the knots and in the tails, finite for extreme parameters. (Round trips and
 log-dets against autograd for the spline bijectors run with every other bijector in
-test_bijectors.py.)"""
+test_bijectors.py; the documented bounds on knots and slopes for any raw numbers, and round trips
+of whole flows with large random parameters, in test_extreme_parameters.py.)"""
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nflesson as nf
-from nflesson.spline import MIN_DERIVATIVE, knots, parameter_count, rational_quadratic
+from nflesson.spline import MAX_DERIVATIVE, MIN_DERIVATIVE, knots, parameter_count, rational_quadratic
 
 BOUND = 3.0
 F64 = torch.float64
@@ -36,7 +37,7 @@ def test_knots_span_the_interval_and_start_as_the_identity():
     for edges in (xs, ys):
         assert (edges[:, 0] == -BOUND).all() and (edges[:, -1] == BOUND).all()
         assert (edges.diff() > 0).all()
-    assert (ds[:, [0, -1]] == 1).all() and (ds > MIN_DERIVATIVE).all()
+    assert (ds[:, [0, -1]] == 1).all() and (ds > MIN_DERIVATIVE).all() and (ds < MAX_DERIVATIVE).all()
     x = torch.linspace(-5, 5, 101, dtype=F64)
     y, log_derivative = spline(x, torch.zeros(1, parameter_count(6), dtype=F64))
     assert torch.allclose(y, x, atol=1e-14) and log_derivative.abs().max() < 1e-14
