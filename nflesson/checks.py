@@ -22,11 +22,13 @@ points (training data, ActNorm's initialisation, a gap estimate) raises ValueErr
 """
 
 import math
+import numbers
 
 import torch
 
 
-def _name_of(value):
+def type_name(value):
+    """The name of ``value``'s type, for messages ('a bool' for True and False)."""
     return "a bool" if isinstance(value, bool) else type(value).__name__
 
 
@@ -35,7 +37,7 @@ def check_batch(x, dim, what="input", owner="flow", dtype=None):
     TypeError (not a tensor, not floating, another dtype) or ValueError (shape) saying why;
     ``owner`` names what expects ``dim`` columns. ``dim=None`` accepts any number of columns."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{what} must be a torch.Tensor of shape (batch, dim), got {_name_of(x)}; "
+        raise TypeError(f"{what} must be a torch.Tensor of shape (batch, dim), got {type_name(x)}; "
                         "torch.as_tensor(values, dtype=torch.float32) makes one")
     if not x.is_floating_point():
         raise TypeError(f"{what} must have a floating dtype (float32 or float64), got {x.dtype}; use x.float()")
@@ -72,12 +74,14 @@ def check_finite_rows(x, what="data"):
 
 
 def check_number(value, name, low=None, high=None, low_open=False, high_open=False):
-    """Return ``value`` as a float if it is a finite real number in the range given (``low`` and
-    ``high`` included unless ``*_open``), else raise TypeError (not a number) or ValueError."""
+    """Return ``value`` as a float if it is a finite real number (a Python, numpy or one-element
+    tensor number) in the range given (``low`` and ``high`` included unless ``*_open``), else
+    raise TypeError (not a number) or ValueError."""
     if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {_name_of(value)}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type_name(value)}")
+    value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     too_low = low is not None and (value <= low if low_open else value < low)
@@ -96,12 +100,13 @@ def check_positive(value, name):
 
 
 def check_int(value, name, low=0):
-    """Return ``value`` if it is an integer >= ``low``, else raise TypeError or ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer >= {low}, got {_name_of(value)} {value!r}")
+    """Return ``value`` as an int if it is an integer (Python's or numpy's) >= ``low``, else raise
+    TypeError or ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {low}, got {type_name(value)} {value!r}")
     if value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
+    return int(value)
 
 
 def check_positive_int(value, name):
@@ -112,3 +117,56 @@ def check_positive_int(value, name):
 def check_seed(seed, name="seed"):
     """Return ``seed`` if it is an integer >= 0 (what torch.manual_seed needs to repeat a run)."""
     return check_int(seed, name, low=0)
+
+
+def check_flag(value, name):
+    """Return ``value`` if it is True or False, else TypeError."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type_name(value)} {value!r}")
+    return value
+
+
+def check_callable(function, name, what):
+    """Return ``function`` if it can be called (and is not a class), else TypeError saying ``what`` is needed."""
+    if not callable(function) or isinstance(function, type):
+        raise TypeError(f"{name} must be {what}, got {type_name(function)}")
+    return function
+
+
+def check_bounds(bounds, dim, name="bounds"):
+    """``bounds`` as a tuple of ``dim`` pairs (low, high) of finite floats with low < high, one per
+    dimension (the plotting box of a target or a figure), else TypeError or ValueError."""
+    pairs_text = f"a sequence of {dim} (low, high) pairs" if dim is not None else "a sequence of (low, high) pairs"
+    if isinstance(bounds, torch.Tensor):
+        bounds = bounds.tolist()
+    if isinstance(bounds, (str, bytes)) or not hasattr(bounds, "__len__") or not hasattr(bounds, "__iter__"):
+        raise TypeError(f"{name} must be {pairs_text}, e.g. ((-4, 4), (-3, 3)), got {type_name(bounds)} {bounds!r}")
+    if (dim is not None and len(bounds) != dim) or len(bounds) == 0:
+        raise ValueError(f"{name} must be {pairs_text}, one per dimension, got {len(bounds)}: {bounds!r}")
+    checked = []
+    for k, pair in enumerate(bounds):
+        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__"):
+            raise TypeError(f"{name}[{k}] must be a (low, high) pair of numbers, got {type_name(pair)} {pair!r}")
+        if len(pair) != 2:
+            raise ValueError(f"{name}[{k}] must be a (low, high) pair, got {len(pair)} values: {pair!r}")
+        low = check_number(pair[0], f"{name}[{k}] low")
+        high = check_number(pair[1], f"{name}[{k}] high")
+        if not low < high:
+            raise ValueError(f"{name}[{k}] must have low < high, got {pair!r}")
+        checked.append((low, high))
+    return tuple(checked)
+
+
+def check_generator(generator, device="cpu"):
+    """``generator`` if it is None or a torch.Generator on ``device`` (where the numbers are drawn),
+    else TypeError (or ValueError for one on another device)."""
+    if generator is None:
+        return None
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)) or None, "
+                        f"got {type_name(generator)} {generator!r}; for a seed, pass "
+                        f"generator=torch.Generator().manual_seed(seed)")
+    if generator.device.type != torch.device(device).type:
+        raise ValueError(f"generator is on {generator.device} but the numbers are drawn on {device}: pass a generator "
+                         f"of that device")
+    return generator

@@ -7,7 +7,7 @@ network pass."""
 import torch
 
 from .bijector import Bijector
-from .checks import check_positive_int
+from .checks import check_flag, check_positive_int
 from .nets import mlp
 from .transformers import AdditiveTransformer, AffineTransformer, SplineTransformer, check_transformer
 
@@ -106,8 +106,7 @@ class AffineCoupling(Coupling):
     s = soft_clamp(raw, max_log_scale)."""
 
     def __init__(self, dim=2, mask=None, hidden=64, additive=False, max_log_scale=3.0):
-        if not isinstance(additive, bool):
-            raise TypeError(f"additive must be True or False, got {additive!r}")
+        check_flag(additive, "additive")
         transformer = AdditiveTransformer() if additive else AffineTransformer(max_log_scale)
         super().__init__(dim, transformer, mask, hidden)
         self.additive, self.max_log_scale = additive, max_log_scale

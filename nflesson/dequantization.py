@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .bijector import Bijector
-from .checks import _name_of, check_batch, check_positive_int
-from .targets import check_number
+from .checks import check_batch, check_generator, check_number, check_positive_int, type_name
 
 
 def _levels(x, what="x", dtype=None):
@@ -27,7 +26,7 @@ def _levels(x, what="x", dtype=None):
     ``dtype`` (default: torch.get_default_dtype(), which holds such levels exactly); a floating one
     must hold whole numbers >= 0 already. Else TypeError (not a real tensor) or ValueError."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{what} must be a torch.Tensor of integer pixel levels 0, 1, ..., L - 1, got {_name_of(x)}; "
+        raise TypeError(f"{what} must be a torch.Tensor of integer pixel levels 0, 1, ..., L - 1, got {type_name(x)}; "
                         "torch.as_tensor(levels) makes one")
     if x.dtype == torch.bool or x.is_complex():
         raise TypeError(f"{what} must hold integer pixel levels (an integer or floating tensor), got {x.dtype}")
@@ -48,18 +47,6 @@ def _levels(x, what="x", dtype=None):
     return x
 
 
-def _check_generator(generator, device):
-    if generator is None:
-        return None
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)) or None, got "
-                        f"{_name_of(generator)} {generator!r}")
-    if generator.device.type != device.type:
-        raise ValueError(f"generator is on {generator.device} but the pixels are on {device}: torch draws the noise "
-                         "with a generator of the pixels' device")
-    return generator
-
-
 def dequantize(x, generator=None):
     """x + u with u ~ U[0, 1)^d drawn afresh per pixel (``generator``: an optional seeded
     torch.Generator): integer levels 0..L-1 become continuous values in [0, L).
@@ -68,7 +55,7 @@ def dequantize(x, generator=None):
     integer one becomes ``torch.get_default_dtype()``. Non-integer values (scaled pixels such as
     ``x / 16``, for which noise of width 1 would be as wide as the whole range) raise ValueError."""
     x = _levels(x)
-    _check_generator(generator, x.device)
+    check_generator(generator, x.device)
     return x + torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
 
 
@@ -128,7 +115,7 @@ def bits_per_dim(nats_per_image, dim=64):
         lowest = nats_per_image.min().item() if nats_per_image.numel() else 0.0
     else:
         if isinstance(nats_per_image, bool) or not isinstance(nats_per_image, numbers.Real):
-            raise TypeError(f"nats_per_image must be a number or a tensor, got {_name_of(nats_per_image)}")
+            raise TypeError(f"nats_per_image must be a number or a tensor, got {type_name(nats_per_image)}")
         lowest = check_number(nats_per_image, "nats_per_image")
     if lowest < 0:
         raise ValueError(f"nats_per_image must be a negative log-likelihood (NLL), which is >= 0 for discrete data, "
@@ -144,9 +131,9 @@ def dequantized_log_likelihood(flow, x, samples=1, generator=None):
     to evaluate. ``x`` holds integer levels (an integer tensor is taken in the flow's dtype; a
     floating one must have it)."""
     if not callable(getattr(flow, "log_prob", None)) or not isinstance(getattr(flow, "dim", None), int):
-        raise TypeError(f"flow must be a nflesson Flow (with log_prob and dim), got {_name_of(flow)}")
+        raise TypeError(f"flow must be a nflesson Flow (with log_prob and dim), got {type_name(flow)}")
     check_positive_int(samples, "samples")
     dtype = getattr(flow, "dtype", None)
     x = check_batch(_levels(x, "x", dtype), flow.dim, "x", owner="flow", dtype=dtype)
-    _check_generator(generator, x.device)
+    check_generator(generator, x.device)
     return torch.stack([flow.log_prob(dequantize(x, generator)) for _ in range(samples)]).mean(0)

@@ -111,7 +111,7 @@ class Flow(Bijector):
     def as_distribution(self):
         """An equivalent torch.distributions.TransformedDistribution: ``log_prob`` of one point
         (dim,) or of points (..., dim), ``sample(shape)`` and ``rsample(shape)`` of shape
-        (*shape, dim), batch shape () and event shape (dim,). Nothing is cached, so it follows
+        ``shape + (dim,)``, batch shape () and event shape (dim,). Nothing is cached, so it follows
         the flow's parameters as they change."""
         return D.TransformedDistribution(self.base, [BijectorTransform(b) for b in self.layers],
                                          validate_args=False)
@@ -154,7 +154,7 @@ class LayerStages:
         layers = reversed(self.flow.layers) if inverse else self.flow.layers
         points, totals = [x], [x.new_zeros(x.shape[0])]
         for layer in layers:
-            x, step = layer._inverse(x) if inverse else layer._forward(x)
+            x, step = layer.inverse(x) if inverse else layer(x)
             points.append(x)
             if log_det:
                 totals.append(totals[-1] + step)

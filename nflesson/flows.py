@@ -5,7 +5,7 @@ import torch
 
 from .autoregressive import MaskedAutoregressive, SplineAutoregressive
 from .bijector import Inverse
-from .checks import check_positive_int
+from .checks import check_flag, check_positive_int
 from .coupling import AffineCoupling, SplineCoupling, coupling_mask
 from .flow import Flow
 from .elementwise import ActNorm
@@ -70,8 +70,7 @@ def realnvp(dim=2, layers=8, hidden=64, additive=False):
     volume-preserving flow (log-det 0); NICE itself ends with a diagonal scaling, which you add
     as ``Flow([*flow.layers, Affine(dim)])``."""
     _check_sizes("realnvp", dim, layers, hidden, min_dim=2)
-    if not isinstance(additive, bool):
-        raise TypeError(f"additive must be True or False, got {additive!r}")
+    check_flag(additive, "additive")
     return Flow([AffineCoupling(dim, m, hidden, additive) for m in _masks(dim, layers)])
 
 
@@ -109,8 +108,7 @@ def nsf(dim=2, layers=4, hidden=64, bins=8, bound=5.0, autoregressive=False):
     in ``realnvp``, or with ``autoregressive=True`` spline autoregressive layers whose orders
     flip as in ``maf`` (one pass to score, dim passes to sample). Each changed coordinate goes
     through a monotone rational-quadratic spline with ``bins`` bins on [-bound, bound]."""
-    if not isinstance(autoregressive, bool):
-        raise TypeError(f"autoregressive must be True or False, got {autoregressive!r}")
+    check_flag(autoregressive, "autoregressive")
     _check_sizes("nsf", dim, layers, hidden, min_dim=1 if autoregressive else 2)
     check_bins_and_bound(bins, bound)
     if autoregressive:

@@ -6,8 +6,7 @@ from typing import NamedTuple
 
 import torch
 
-from .checks import _name_of, check_batch, check_finite_rows, check_int, check_seed
-from .targets import check_number
+from .checks import check_batch, check_finite_rows, check_int, check_number, check_seed, type_name
 
 # A KL estimate is never below zero but by its noise: one further below than this many standard
 # errors (and than rounding) comes from a mistake, not from chance.
@@ -50,7 +49,7 @@ def _log_prob_of(thing, name, method="log_prob"):
     if not callable(function):
         what = "a Flow (or anything with log_prob) or a callable returning log q(x)" if name == "model" else \
             f"something with a {method} method"
-        raise TypeError(f"{name} must be {what}, got {_name_of(thing)}")
+        raise TypeError(f"{name} must be {what}, got {type_name(thing)}")
     return function
 
 
@@ -58,7 +57,7 @@ def _scores(function, points, who):
     """``function(points)``, checked to be a tensor of shape (len(points),) without NaN."""
     values = function(points)
     if not isinstance(values, torch.Tensor):
-        raise TypeError(f"{who} must return a tensor of log-densities, got {_name_of(values)}")
+        raise TypeError(f"{who} must return a tensor of log-densities, got {type_name(values)}")
     if tuple(values.shape) != (len(points),):
         raise ValueError(f"{who} must return one log-density per point, shape ({len(points)},), got shape "
                          f"{tuple(values.shape)}" + ("; does it sum over the wrong axis, or score one coordinate?"

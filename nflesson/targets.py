@@ -23,33 +23,13 @@ Real data (the digits) is in nflesson.digits; ``nflesson.data`` gathers both.
 """
 
 import math
-import numbers
 
 import numpy as np
 import torch
 
-from . import checks
-from .checks import _name_of, check_batch, check_positive_int
+from .checks import check_batch, check_bounds, check_generator, check_number, check_positive, check_positive_int, type_name
 
 LOG_2PI = math.log(2 * math.pi)
-
-
-def _python_number(value):
-    """A numpy scalar (np.float32, np.int64, ...) as a Python float; anything else as it is."""
-    if isinstance(value, numbers.Real) and not isinstance(value, (bool, int, float)):
-        return float(value)
-    return value
-
-
-def check_number(value, name, **limits):
-    """nflesson.checks.check_number, which also takes numpy scalars (e.g. the max of a numpy array)."""
-    return checks.check_number(_python_number(value), name, **limits)
-
-
-def check_positive(value, name):
-    """nflesson.checks.check_positive, which also takes numpy scalars; returns ``value`` as it is."""
-    checks.check_positive(_python_number(value), name)
-    return value
 
 
 def _f64(values):
@@ -65,7 +45,7 @@ def _real_tensor(values, name, shape_text):
         tensor = values.detach().to("cpu", torch.float64).clone()
     else:
         if isinstance(values, (str, bytes, bool)) or values is None:
-            raise TypeError(f"{name} must be {shape_text} of numbers, got {_name_of(values)}")
+            raise TypeError(f"{name} must be {shape_text} of numbers, got {type_name(values)}")
         try:
             tensor = torch.as_tensor(values, dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError, OverflowError):
@@ -84,45 +64,6 @@ def _check_weights(weights, count, name="weights"):
         raise ValueError(f"{name} must be >= 0 and add up to 1 (a density that integrates to 1), got "
                          f"{weights.tolist()} (sum {weights.sum().item():.12g}); normalise them: w / w.sum()")
     return weights
-
-
-def check_bounds(bounds, dim, name="bounds"):
-    """``bounds`` as a tuple of ``dim`` pairs (low, high) of finite floats with low < high, one per
-    dimension (the plotting box of a target or a figure), else TypeError or ValueError."""
-    pairs_text = f"a sequence of {dim} (low, high) pairs" if dim is not None else "a sequence of (low, high) pairs"
-    if isinstance(bounds, torch.Tensor):
-        bounds = bounds.tolist()
-    if isinstance(bounds, (str, bytes)) or not hasattr(bounds, "__len__") or not hasattr(bounds, "__iter__"):
-        raise TypeError(f"{name} must be {pairs_text}, e.g. ((-4, 4), (-3, 3)), got {_name_of(bounds)} {bounds!r}")
-    if (dim is not None and len(bounds) != dim) or len(bounds) == 0:
-        raise ValueError(f"{name} must be {pairs_text}, one per dimension, got {len(bounds)}: {bounds!r}")
-    checked = []
-    for k, pair in enumerate(bounds):
-        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__"):
-            raise TypeError(f"{name}[{k}] must be a (low, high) pair of numbers, got {_name_of(pair)} {pair!r}")
-        if len(pair) != 2:
-            raise ValueError(f"{name}[{k}] must be a (low, high) pair, got {len(pair)} values: {pair!r}")
-        low = check_number(pair[0], f"{name}[{k}] low")
-        high = check_number(pair[1], f"{name}[{k}] high")
-        if not low < high:
-            raise ValueError(f"{name}[{k}] must have low < high, got {pair!r}")
-        checked.append((low, high))
-    return tuple(checked)
-
-
-def check_generator(generator):
-    """``generator`` if it is None or a CPU torch.Generator, else TypeError (or ValueError for one
-    on another device: the targets sample on the CPU)."""
-    if generator is None:
-        return None
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)) or None, "
-                        f"got {_name_of(generator)} {generator!r}; for a seed, pass "
-                        f"generator=torch.Generator().manual_seed(seed)")
-    if generator.device.type != "cpu":
-        raise ValueError(f"generator must be a CPU torch.Generator (samples are drawn on the CPU), got one on "
-                         f"{generator.device}")
-    return generator
 
 
 def _mixture_log_prob(x, means, stds, log_weights):
@@ -164,7 +105,7 @@ class Target:
 
     def __init__(self, name, dim, bounds, entropy):
         if not isinstance(name, str):
-            raise TypeError(f"name must be a string, got {_name_of(name)} {name!r}")
+            raise TypeError(f"name must be a string, got {type_name(name)} {name!r}")
         self.name = name
         self.dim = check_positive_int(dim, "dim")
         self.bounds = check_bounds(bounds, dim)
@@ -471,7 +412,7 @@ class Energy(Target):
 
     def __init__(self, name, energy, log_max, log_z, entropy):
         if not callable(energy):
-            raise TypeError(f"energy must be a function U of points (batch, 2), got {_name_of(energy)}")
+            raise TypeError(f"energy must be a function U of points (batch, 2), got {type_name(energy)}")
         check_number(log_max, "log_max")
         check_number(log_z, "log_z")
         super().__init__(name, 2, ((-4.0, 4.0), (-4.0, 4.0)), entropy)
@@ -542,7 +483,7 @@ def names():
 def get(name):
     """The target called ``name`` (see ``names()``); ValueError for an unknown name."""
     if not isinstance(name, str):
-        raise TypeError(f"the target's name must be a string, one of {', '.join(_REGISTRY)}; got {_name_of(name)}")
+        raise TypeError(f"the target's name must be a string, one of {', '.join(_REGISTRY)}; got {type_name(name)}")
     if name not in _REGISTRY:
         raise ValueError(f"unknown target {name!r}; valid names: {', '.join(_REGISTRY)}")
     return _REGISTRY[name]

@@ -13,7 +13,8 @@ import torch
 from tqdm.auto import trange
 
 from .bijector import Bijector
-from .checks import check_batch, check_finite_rows, check_number, check_positive, check_positive_int, check_seed
+from .checks import (check_batch, check_bounds, check_callable, check_finite_rows, check_flag, check_number, check_positive,
+                     check_positive_int, check_seed)
 from .continuous import ContinuousFlow, flow_matching_loss
 from .flow import Flow, continuous_of
 from .history import SnapshotRecorder
@@ -67,8 +68,7 @@ class TrainingSettings:
             check_positive_int(self.snapshot_every, "snapshot_every")
         check_positive_int(self.frames, "frames")
         check_seed(self.seed)
-        if not isinstance(self.progress, bool):
-            raise TypeError(f"progress must be True or False, got {self.progress!r}")
+        check_flag(self.progress, "progress")
         check_positive_int(self.grid_size, "grid_size")
         check_positive_int(self.n_samples, "n_samples")
 
@@ -101,9 +101,8 @@ def fit(flow, data, transform=None, **settings):
     solver, so a fixed-step solver (e.g. method="rk4", steps=10) keeps steps affordable."""
     settings = TrainingSettings.of("fit", settings)
     _check_flow(flow, "fit")
-    if transform is not None and not callable(transform):
-        raise TypeError(f"transform must be a function of a minibatch (e.g. nflesson.dequantize) or None, got "
-                        f"{type(transform).__name__}")
+    if transform is not None:
+        check_callable(transform, "transform", "a function of a minibatch (e.g. nflesson.dequantize) or None")
     batch, target_samples, bounds = _minibatches(data, flow, settings)
 
     def loss():
@@ -123,9 +122,7 @@ def fit_reverse_kl(flow, log_density, **settings):
     settings = TrainingSettings.of("fit_reverse_kl", settings)
     _check_flow(flow, "fit_reverse_kl")
     log_p = getattr(log_density, "log_prob", log_density)
-    if not callable(log_p):
-        raise TypeError("log_density must be a function of the points (batch, dim) or an object with log_prob, "
-                        f"got {type(log_density).__name__}")
+    check_callable(log_p, "log_density", "a function of the points (batch, dim) or an object with log_prob")
     if getattr(log_density, "dim", flow.dim) != flow.dim:
         raise ValueError(f"the target has dim = {log_density.dim} but the flow has dim = {flow.dim}")
     bounds = settings.bounds or getattr(log_density, "bounds", None)
@@ -214,25 +211,6 @@ def _check_flow(flow, loop):
 
 def _shape_of(value):
     return f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
-
-
-def check_bounds(bounds, dim):
-    """``bounds`` as a tuple of ``dim`` (low, high) pairs of finite numbers with low < high, else
-    TypeError or ValueError."""
-    need = f"bounds must be {dim} (low, high) pair{'s' if dim > 1 else ''}, one per dimension"
-    try:
-        pairs = [tuple(pair) for pair in bounds]
-    except TypeError:
-        raise TypeError(f"{need}, e.g. {((-3, 3),) * min(dim, 2)}, got {bounds!r}") from None
-    if len(pairs) != dim or any(len(pair) != 2 for pair in pairs):
-        raise ValueError(f"{need}, got {bounds!r}")
-    checked = []
-    for lo, hi in pairs:
-        lo, hi = check_number(lo, "a low bound"), check_number(hi, "a high bound")
-        if not lo < hi:
-            raise ValueError(f"{need} with low < high, got {bounds!r}")
-        checked.append((lo, hi))
-    return tuple(checked)
 
 
 def _minibatches(data, flow, settings):

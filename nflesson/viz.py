@@ -21,10 +21,10 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from .bijector import Bijector
-from .checks import _name_of, check_batch, check_finite_rows, check_int, check_positive_int, check_seed
+from .checks import (check_batch, check_bounds, check_callable, check_finite_rows, check_flag, check_int, check_number,
+                     check_positive, check_positive_int, check_seed, type_name)
 from .flow import Flow, continuous_of
 from .history import History
-from .targets import check_bounds, check_number, check_positive
 
 TARGET_COLOR = "#4c72b0"
 MODEL_COLOR = "#dd8452"
@@ -36,14 +36,14 @@ DEFAULT_REFERENCE_LABELS = {"maximum likelihood": ENTROPY_LABEL, "reverse KL": "
 
 def _check_ax(ax, name="ax"):
     if ax is not None and not isinstance(ax, Axes):
-        raise TypeError(f"{name} must be matplotlib Axes (e.g. from fig.subplots()) or None, got {_name_of(ax)}")
+        raise TypeError(f"{name} must be matplotlib Axes (e.g. from fig.subplots()) or None, got {type_name(ax)}")
     return ax
 
 
 def _check_figsize(figsize, name="figsize"):
     """``figsize`` if it is a (width, height) pair of numbers > 0 (inches), else TypeError or ValueError."""
     if isinstance(figsize, (str, bytes)) or not hasattr(figsize, "__len__"):
-        raise TypeError(f"{name} must be a (width, height) pair in inches, e.g. (10, 3.2), got {_name_of(figsize)}")
+        raise TypeError(f"{name} must be a (width, height) pair in inches, e.g. (10, 3.2), got {type_name(figsize)}")
     if len(figsize) != 2:
         raise ValueError(f"{name} must be a (width, height) pair in inches, got {len(figsize)} values: {figsize!r}")
     check_number(figsize[0], f"{name} width", low=0, low_open=True, high=100)
@@ -59,7 +59,7 @@ def _check_dpi(dpi):
 def _check_range(pair, name):
     """``pair`` if it is a (low, high) pair of finite numbers with low < high, else raise."""
     if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__"):
-        raise TypeError(f"{name} must be a (low, high) pair of numbers, got {_name_of(pair)} {pair!r}")
+        raise TypeError(f"{name} must be a (low, high) pair of numbers, got {type_name(pair)} {pair!r}")
     if len(pair) != 2:
         raise ValueError(f"{name} must be a (low, high) pair, got {len(pair)} values: {pair!r}")
     low, high = check_number(pair[0], f"{name}'s low end"), check_number(pair[1], f"{name}'s high end")
@@ -68,29 +68,10 @@ def _check_range(pair, name):
     return pair
 
 
-def _check_size(value, name, low=2):
-    """A grid size or count: an integer >= ``low`` (numpy's integers too)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, int)):
-        value = int(value)
-    return check_int(value, name, low=low)
-
-
-def _check_flag(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {_name_of(value)} {value!r}")
-    return value
-
-
 def _check_title(title, name="title"):
     if title is not None and not isinstance(title, str):
-        raise TypeError(f"{name} must be a string or None, got {_name_of(title)}")
+        raise TypeError(f"{name} must be a string or None, got {type_name(title)}")
     return title
-
-
-def _check_callable(function, name, what):
-    if not callable(function) or isinstance(function, type):
-        raise TypeError(f"{name} must be {what}, got {_name_of(function)}")
-    return function
 
 
 def _check_color(color, name="color", count=None):
@@ -111,7 +92,7 @@ def _check_cmap(cmap):
     if isinstance(cmap, matplotlib.colors.Colormap):
         return cmap
     if not isinstance(cmap, str):
-        raise TypeError(f"cmap must be the name of a matplotlib colormap or a Colormap, got {_name_of(cmap)}")
+        raise TypeError(f"cmap must be the name of a matplotlib colormap or a Colormap, got {type_name(cmap)}")
     if cmap not in matplotlib.colormaps:
         raise ValueError(f"cmap {cmap!r} is not a matplotlib colormap; e.g. 'viridis', 'magma', 'Blues'")
     return cmap
@@ -125,7 +106,7 @@ def _check_fps(fps):
 def _check_gif_path(path):
     """``path`` if it is a str or os.PathLike ending in .gif in a folder that exists, else raise."""
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file name (str or pathlib.Path) ending in .gif, got {_name_of(path)}")
+        raise TypeError(f"path must be a file name (str or pathlib.Path) ending in .gif, got {type_name(path)}")
     text = os.fspath(path)
     if not isinstance(text, str) or not text.lower().endswith(".gif"):
         raise ValueError(f"path must end in .gif (the file is a GIF), got {text!r}")
@@ -146,7 +127,7 @@ def _check_history(history):
     fields = ("objective", "bounds", "grid", "target_samples", "losses", "snapshots")
     if not isinstance(history, History) and not all(hasattr(history, field) for field in fields):
         raise TypeError(f"history must be the nflesson.History that nf.fit returns (with {', '.join(fields)}), got "
-                        f"{_name_of(history)}")
+                        f"{type_name(history)}")
     if not history.snapshots:
         raise ValueError("this History has no snapshots to draw (a run stopped before its first snapshot?)")
     if len(history.bounds) not in (1, 2) or history.grid is None:
@@ -177,7 +158,7 @@ def grid_points(bounds, size=200, dtype=None):
     """The ticks along each axis and the (size^dim, dim) points of a regular grid over bounds,
     x varying fastest (so values reshape to (size, size) images with rows = y)."""
     check_bounds(bounds, None)
-    _check_size(size, "size")
+    check_int(size, "size", low=2)
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"dtype must be a floating torch.dtype (torch.float32, torch.float64) or None, got {dtype!r}")
     ticks = [torch.linspace(lo, hi, size, dtype=dtype) for lo, hi in bounds]
@@ -189,13 +170,13 @@ def grid_points(bounds, size=200, dtype=None):
 def density_on_grid(log_prob, bounds, size=200):
     """exp(log_prob) on a size x size grid over 2D bounds, as a (size, size) array (rows = y).
     The grid has the dtype of the flow whose ``log_prob`` is given (else the default dtype)."""
-    _check_callable(log_prob, "log_prob", "a function of points (n, 2), e.g. flow.log_prob")
+    check_callable(log_prob, "log_prob", "a function of points (n, 2), e.g. flow.log_prob")
     check_bounds(bounds, 2)
-    _check_size(size, "size")
+    check_int(size, "size", low=2)
     _, points = grid_points(bounds, size, dtype=_dtype_of(log_prob))
     values = log_prob(points)
     if not isinstance(values, torch.Tensor):
-        raise TypeError(f"log_prob must return a tensor of log-densities, got {_name_of(values)}")
+        raise TypeError(f"log_prob must return a tensor of log-densities, got {type_name(values)}")
     if tuple(values.shape) != (size * size,):
         raise ValueError(f"log_prob must return one log-density per grid point, shape ({size * size},), got shape "
                          f"{tuple(values.shape)}")
@@ -211,10 +192,10 @@ def plot_density(log_prob, bounds, ax=None, size=200, title=None, cmap=DENSITY_C
             raise ValueError(f"log_prob given as a tensor must be a (size, size) floating grid of log-densities (a "
                              f"snapshot's log_density), got {log_prob.dtype} of shape {tuple(log_prob.shape)}")
     else:
-        _check_callable(log_prob, "log_prob", "a function of points (e.g. flow.log_prob) or a (size, size) tensor")
+        check_callable(log_prob, "log_prob", "a function of points (e.g. flow.log_prob) or a (size, size) tensor")
     check_bounds(bounds, 2)
     _check_ax(ax)
-    _check_size(size, "size")
+    check_int(size, "size", low=2)
     _check_title(title)
     _check_cmap(cmap)
     if vmax is not None:
@@ -238,7 +219,7 @@ def plot_samples(samples, ax=None, bounds=None, color=MODEL_COLOR, label=None, s
     _check_ax(ax)
     _check_color(color, count=len(samples))
     if label is not None and not isinstance(label, str):
-        raise TypeError(f"label must be a string or None, got {_name_of(label)}")
+        raise TypeError(f"label must be a string or None, got {type_name(label)}")
     check_positive(size, "size")
     check_number(alpha, "alpha", low=0, high=1)
     _check_title(title)
@@ -259,7 +240,7 @@ def plot_1d_map(bijector, z_range=(-4.0, 4.0), n=20_000, seed=0, axes=None, x_ra
     of n pushed samples. ``without_jacobian`` adds the wrong curve p_z(f^{-1}(x))."""
     if not isinstance(bijector, Bijector):
         raise TypeError(f"bijector must be a 1D nflesson Bijector or Flow (e.g. nf.Flow([nf.Exp()], dim=1)), got "
-                        f"{_name_of(bijector)}")
+                        f"{type_name(bijector)}")
     if bijector.dim not in (None, 1):
         raise ValueError(f"plot_1d_map draws a map of the line, a bijector of dim 1, got dim = {bijector.dim}")
     _check_range(z_range, "z_range")
@@ -268,12 +249,12 @@ def plot_1d_map(bijector, z_range=(-4.0, 4.0), n=20_000, seed=0, axes=None, x_ra
     if axes is not None:
         if isinstance(axes, Axes) or not hasattr(axes, "__len__") or len(axes) != 3:
             raise TypeError(f"axes must be three matplotlib Axes (e.g. fig.subplots(1, 3)) or None, got "
-                            f"{_name_of(axes)}")
+                            f"{type_name(axes)}")
         for k, ax in enumerate(axes):
             _check_ax(ax, f"axes[{k}]")
     if x_range is not None:
         _check_range(x_range, "x_range")
-    _check_flag(without_jacobian, "without_jacobian")
+    check_flag(without_jacobian, "without_jacobian")
     dtype = bijector.dtype
     if axes is None:
         fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
@@ -308,11 +289,11 @@ def plot_warped_grid(transform, bounds, ax=None, lines=13, resolution=200, color
     """The image of a regular grid of lines under ``transform`` ((n, 2) -> (n, 2) tensor, or a
     bijector/flow returning (x, log_det)): how a map bends and stretches the plane. The lines are
     in the dtype of ``transform`` if it is a flow or bijector (else the default dtype)."""
-    _check_callable(transform, "transform", "a map of points (n, 2) to points (n, 2), e.g. a flow or a lambda")
+    check_callable(transform, "transform", "a map of points (n, 2) to points (n, 2), e.g. a flow or a lambda")
     check_bounds(bounds, 2)
     _check_ax(ax)
-    _check_size(lines, "lines")
-    _check_size(resolution, "resolution")
+    check_int(lines, "lines", low=2)
+    check_int(resolution, "resolution", low=2)
     _check_color(color)
     _check_title(title)
     (x0, x1), (y0, y1) = bounds
@@ -325,7 +306,7 @@ def plot_warped_grid(transform, bounds, ax=None, lines=13, resolution=200, color
             out = out[0] if isinstance(out, tuple) else out
             if not isinstance(out, torch.Tensor) or tuple(out.shape) != (resolution, 2):
                 raise ValueError(f"transform must map points (n, 2) to points (n, 2) (or return (points, log_det)), "
-                                 f"got {_name_of(out)} of shape {tuple(getattr(out, 'shape', ()))} for {resolution} "
+                                 f"got {type_name(out)} of shape {tuple(getattr(out, 'shape', ()))} for {resolution} "
                                  "points")
             images.append(out.detach())
     fig, ax = _axes(ax)
@@ -352,11 +333,11 @@ def plot_layers(flow, points, inverse=False, max_panels=9, size=3, bounds=None):
     """Scatter the points after each layer of ``flow`` (``Flow.trace``), coloured by where they
     started: base -> data by default, data -> base with ``inverse=True``."""
     if not isinstance(flow, Flow):
-        raise TypeError(f"flow must be a nflesson Flow, got {_name_of(flow)}")
+        raise TypeError(f"flow must be a nflesson Flow, got {type_name(flow)}")
     if flow.dim != 2:
         raise ValueError(f"plot_layers draws the plane: it needs a flow of dim 2, got dim = {flow.dim}")
-    _check_flag(inverse, "inverse")
-    _check_size(max_panels, "max_panels", low=1)
+    check_flag(inverse, "inverse")
+    check_int(max_panels, "max_panels", low=1)
     check_positive(size, "size")
     if bounds is not None:
         check_bounds(bounds, 2)
@@ -389,7 +370,7 @@ def plot_loss(losses, ax=None, reference=None, reference_label=ENTROPY_LABEL, ti
     if reference is not None:
         check_number(reference, "reference")
     if not isinstance(reference_label, str):
-        raise TypeError(f"reference_label must be a string, got {_name_of(reference_label)}")
+        raise TypeError(f"reference_label must be a string, got {type_name(reference_label)}")
     _check_title(title)
     fig, ax = _axes(ax)
     ax.plot(np.arange(len(losses)), losses, color=MODEL_COLOR, lw=1)
@@ -409,10 +390,10 @@ def _check_losses(losses, name="losses"):
         return losses.detach().tolist()
     if isinstance(losses, (str, bytes)) or not hasattr(losses, "__len__") or not hasattr(losses, "__iter__"):
         raise TypeError(f"{name} must be a list of numbers (one per step, e.g. history.losses), got "
-                        f"{_name_of(losses)}")
+                        f"{type_name(losses)}")
     for k, value in enumerate(losses):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{name} must hold numbers, but {name}[{k}] is {_name_of(value)} {value!r}")
+            raise TypeError(f"{name} must hold numbers, but {name}[{k}] is {type_name(value)} {value!r}")
     return losses
 
 
@@ -424,7 +405,7 @@ def reference_line(reference, label=None, objective=None):
     if reference is None:
         return None
     if label is not None and not isinstance(label, str):
-        raise TypeError(f"reference_label must be a string or None, got {_name_of(label)}")
+        raise TypeError(f"reference_label must be a string or None, got {type_name(label)}")
     if isinstance(reference, (tuple, list)):
         if len(reference) != 2 or not isinstance(reference[1], str):
             raise ValueError(f"reference must be a number or a (value, label) pair, got {reference!r}")
@@ -492,14 +473,14 @@ class _BlittedFigure:
 def canvas_image(canvas):
     """What an Agg canvas holds now, as a PIL image (no redraw)."""
     if not hasattr(canvas, "buffer_rgba") or not hasattr(canvas, "get_width_height"):
-        raise TypeError(f"canvas must be a matplotlib Agg canvas (fig.canvas of an agg_figure), got {_name_of(canvas)}")
+        raise TypeError(f"canvas must be a matplotlib Agg canvas (fig.canvas of an agg_figure), got {type_name(canvas)}")
     return Image.frombuffer("RGBA", canvas.get_width_height(), bytes(canvas.buffer_rgba()), "raw", "RGBA", 0, 1)
 
 
 def figure_image(fig):
     """A matplotlib figure drawn in full, as a PIL image: a frame for ``write_gif``."""
     if not isinstance(fig, Figure):
-        raise TypeError(f"fig must be a matplotlib Figure (e.g. agg_figure(figsize)), got {_name_of(fig)}")
+        raise TypeError(f"fig must be a matplotlib Figure (e.g. agg_figure(figsize)), got {type_name(fig)}")
     if not hasattr(fig.canvas, "buffer_rgba"):
         raise ValueError("fig must be drawn by Agg (made by agg_figure, or by pyplot with the Agg backend)")
     fig.canvas.draw()
@@ -512,13 +493,13 @@ def write_gif(images, path, fps=8, first=None, last=1500):
     ``last`` ms, so the animation rests on its result. Returns ``path``. ``images`` is a
     non-empty list of PIL images, ``path`` a file name ending in .gif, ``fps`` in (0, 100]."""
     if isinstance(images, Image.Image) or not isinstance(images, (list, tuple)):
-        raise TypeError(f"images must be a list of PIL images (e.g. from figure_image), got {_name_of(images)}")
+        raise TypeError(f"images must be a list of PIL images (e.g. from figure_image), got {type_name(images)}")
     if not images:
         raise ValueError("images is empty: a GIF needs at least one frame")
     for k, image in enumerate(images):
         if not isinstance(image, Image.Image):
             raise TypeError(f"images must hold PIL images (e.g. from figure_image), but images[{k}] is "
-                            f"{_name_of(image)}")
+                            f"{type_name(image)}")
     _check_gif_path(path)
     _check_fps(fps)
     if first is not None:
@@ -575,7 +556,7 @@ class SnapshotFigure(_BlittedFigure):
         """Update the panels to snapshot ``index``; returns the changed artists."""
         count = len(self.history.snapshots)
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"the snapshot index must be an integer from 0 to {count - 1}, got {_name_of(index)}")
+            raise TypeError(f"the snapshot index must be an integer from 0 to {count - 1}, got {type_name(index)}")
         if not 0 <= index < count:
             raise ValueError(f"the snapshot index must be an integer from 0 to {count - 1}, got {index}")
         snap = self.history.snapshots[index]
@@ -651,7 +632,7 @@ class SnapshotFigure2D(SnapshotFigure):
 def _check_frames(frames):
     if isinstance(frames, bool) or not isinstance(frames, int):
         raise TypeError(f"frames must be an integer >= 2 (the first frame is the base, the last the data), "
-                        f"got {_name_of(frames)} {frames!r}")
+                        f"got {type_name(frames)} {frames!r}")
     if frames < 2:
         raise ValueError(f"frames must be an integer >= 2 (the first frame is the base, the last the data), "
                          f"got {frames!r}")
@@ -777,14 +758,14 @@ class TransformationFigure(_BlittedFigure):
 def _check_transformation_arguments(flow, n_points, seed, bounds, density, data, lines, figsize, dpi, time_steps):
     """The checks of TransformationFigure, made before anything is computed or drawn."""
     if not isinstance(flow, Flow):
-        raise TypeError(f"the learned transformation is drawn for a nflesson.Flow, got {_name_of(flow)}")
+        raise TypeError(f"the learned transformation is drawn for a nflesson.Flow, got {type_name(flow)}")
     if flow.dim not in (1, 2):
         raise ValueError(f"the learned transformation is drawn for flows of dim 1 or 2, got dim = {flow.dim}")
     check_positive_int(n_points, "n_points")
     check_seed(seed)
     if bounds is not None:
         check_bounds(bounds, flow.dim)
-    _check_flag(density, "density")
+    check_flag(density, "density")
     if data is not None:
         check_batch(data, flow.dim, "data", owner="flow", dtype=flow.base_loc.dtype)
         if len(data) < 2:
@@ -932,7 +913,7 @@ def plot_made(made, ax=None, title=None):
     from .nets import MADE
 
     if not isinstance(made, MADE):
-        raise TypeError(f"made must be a nflesson MADE network (nf.MADE(dim, hidden=...)), got {_name_of(made)}")
+        raise TypeError(f"made must be a nflesson MADE network (nf.MADE(dim, hidden=...)), got {type_name(made)}")
     _check_ax(ax)
     _check_title(title)
     fig, ax = _axes(ax, width=6.0, height=4.0)

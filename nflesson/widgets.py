@@ -22,11 +22,10 @@ except ImportError as missing:  # the flow library installed without the course 
 
 from . import viz
 from .bijector import Bijector
-from .checks import _name_of, check_int
+from .checks import check_bounds, check_callable, check_int, check_number, check_positive, type_name
 from .elementwise import Affine, Exp, Sigmoid
 from .flow import Flow
 from .planar_radial import Planar, Radial
-from .targets import check_bounds, check_number, check_positive
 
 ONE_D_MAPS = ("affine", "exp", "sigmoid")
 
@@ -145,7 +144,7 @@ class TransformationPlayer(_Player):
     def __init__(self, flow, frames=48, interval=80, **options):
         if not isinstance(flow, Flow):
             raise TypeError(f"TransformationPlayer shows the learned transformation of a nflesson.Flow, got "
-                            f"{_name_of(flow)}")
+                            f"{type_name(flow)}")
         viz._check_frames(frames)
         check_int(interval, "interval (milliseconds per frame)", low=1)
         self.frame = viz.TransformationFigure(flow, **options)
@@ -173,12 +172,12 @@ class Explorer(_Figure):
     ``draw(fig, **values)`` on a cleared figure whenever one of them moves."""
 
     def __init__(self, draw, figsize=(10, 3.2), **controls):
-        viz._check_callable(draw, "draw", "a function draw(fig, **values) that draws on the figure it is given")
+        check_callable(draw, "draw", "a function draw(fig, **values) that draws on the figure it is given")
         viz._check_figsize(figsize)
         for name, control in controls.items():
             if not isinstance(control, widgets.ValueWidget):
                 raise TypeError(f"the control {name}= must be an ipywidgets value widget (a slider, a dropdown, a "
-                                f"checkbox, ...), got {_name_of(control)}")
+                                f"checkbox, ...), got {type_name(control)}")
         self.draw_function, self.controls = draw, controls
         super().__init__(list(controls.values()), figsize)
         for control in controls.values():
@@ -215,7 +214,7 @@ def one_d_map(kind, scale, shift):
 
 def _check_kind(kind):
     if not isinstance(kind, str):
-        raise TypeError(f"kind must be one of {', '.join(map(repr, ONE_D_MAPS))}, got {_name_of(kind)}")
+        raise TypeError(f"kind must be one of {', '.join(map(repr, ONE_D_MAPS))}, got {type_name(kind)}")
     if kind not in ONE_D_MAPS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, ONE_D_MAPS))}, got {kind!r}")
     return kind
@@ -265,9 +264,9 @@ def explore_linear_map():
 def draw_layer(fig, layer, bounds=((-3, 3), (-3, 3)), title=""):
     """Two panels: N(0, I) pushed through ``layer`` (its exact density) and the warped grid."""
     if not isinstance(fig, FigureBase):
-        raise TypeError(f"fig must be a matplotlib Figure or SubFigure, got {_name_of(fig)}")
+        raise TypeError(f"fig must be a matplotlib Figure or SubFigure, got {type_name(fig)}")
     if not isinstance(layer, Bijector):
-        raise TypeError(f"layer must be a nflesson Bijector of the plane (e.g. nf.Planar(2)), got {_name_of(layer)}")
+        raise TypeError(f"layer must be a nflesson Bijector of the plane (e.g. nf.Planar(2)), got {type_name(layer)}")
     if layer.dim not in (None, 2):
         raise ValueError(f"layer must act on the plane (dim 2), got dim = {layer.dim}")
     check_bounds(bounds, 2)

@@ -344,7 +344,7 @@ def test_autoregressive_bad_arguments():
         nf.MADE(3, order=[0, 1, 1])
     with pytest.raises(ValueError, match="max_log_scale"):
         nf.MaskedAutoregressive(3, max_log_scale=-1.0)
-    with pytest.raises(ValueError, match="Bijector"):
+    with pytest.raises(TypeError, match="Bijector"):
         nf.Inverse(torch.nn.Linear(2, 2))
 
 

@@ -124,17 +124,17 @@ def test_layer_times_run_from_base_to_data_and_rest_at_every_layer():
     assert steps[9] < steps[4]  # slower near the output of layer 1 than mid-way
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: viz.TransformationFigure(nf.flows.realnvp(3, layers=2)), "dim 1 or 2, got dim = 3"),
-    (lambda: viz.TransformationFigure(nf.Flow([], dim=2)), "no layers"),
-    (lambda: viz.TransformationFigure(nf.Planar(2)), "nflesson.Flow"),
-    (lambda: viz.TransformationFigure(nf.flows.planar(2), data=torch.zeros(5, 3)), "columns"),
-    (lambda: viz.save_transformation_gif(nf.flows.planar(2), "never.gif", frames=0), "frames must be"),
-    (lambda: viz.save_transformation_gif(nf.flows.planar(2), "never.gif", frames=1), "frames must be"),
-    (lambda: widgets.TransformationPlayer(nf.flows.planar(2), frames=2.5), "frames must be"),
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: viz.TransformationFigure(nf.flows.realnvp(3, layers=2)), ValueError, "dim 1 or 2, got dim = 3"),
+    (lambda: viz.TransformationFigure(nf.Flow([], dim=2)), ValueError, "no layers"),
+    (lambda: viz.TransformationFigure(nf.Planar(2)), TypeError, "nflesson.Flow"),
+    (lambda: viz.TransformationFigure(nf.flows.planar(2), data=torch.zeros(5, 3)), ValueError, "columns"),
+    (lambda: viz.save_transformation_gif(nf.flows.planar(2), "never.gif", frames=0), ValueError, "frames must be"),
+    (lambda: viz.save_transformation_gif(nf.flows.planar(2), "never.gif", frames=1), ValueError, "frames must be"),
+    (lambda: widgets.TransformationPlayer(nf.flows.planar(2), frames=2.5), TypeError, "frames must be"),
 ])
-def test_bad_arguments_say_what_is_wrong(call, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_arguments_say_what_is_wrong(call, error, message):
+    with pytest.raises(error, match=message):
         call()
 
 
