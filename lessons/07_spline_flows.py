@@ -230,9 +230,12 @@ def spline_by_hand(z, zs, xs, ds):
 # coordinate (or a network outputs them) and turns them into valid knots. $K$ numbers go
 # through a softmax to become the bin widths (each kept above a minimum share, so that no bin
 # collapses), $K$ more become the heights the same way, and $K - 1$ go through a softplus to
-# become the inner derivatives (also kept above a minimum). `nflesson.spline.knots` does
-# exactly this. All zeros give equal bins and unit derivatives: the identity, where every
-# layer of the course starts.
+# become the inner derivatives (also kept above a minimum). Each raw number is first squashed
+# softly into a fixed range ($c \tanh(r / c)$), so that however large a network's outputs grow,
+# no bin gets more than about 30 times wider than another and every slope stays between
+# $10^{-3}$ and $10^{3}$: a stack of spline layers then stays invertible to near machine
+# precision. `nflesson.spline.knots` does exactly this. All zeros give equal bins and unit
+# derivatives: the identity, where every layer of the course starts.
 #
 # We check the hand-written spline against `nf.RationalQuadraticSpline` with random raw
 # numbers, in float64, and the derivative against autograd:
@@ -422,11 +425,11 @@ mixture_test = mixture.sample(200_000, generator=torch.Generator().manual_seed(1
 spline_gap = nf.gap(spline_flow, mixture, mixture_test)
 print(f"{sum(p.numel() for p in spline_flow.parameters())} parameters, trained in {spline_seconds:.1f} s; "
       f"gap to the truth {spline_gap}")
-assert spline_gap.nats < 0.01 and spline_gap.standard_error < 0.001
+assert 0.004 < spline_gap.nats < 0.006 and spline_gap.standard_error < 0.001
 
 # %% [markdown]
-# About **0.002 nats**, two hundred times closer than the affine flow. The trained spline is
-# the ideal map of section 1, learned from samples alone:
+# About **0.005 nats**, some eighty times closer than the affine flow's 0.41. The trained spline
+# is the ideal map of section 1, learned from samples alone:
 
 # %%
 with torch.no_grad():
@@ -448,12 +451,12 @@ along_z, along_x = (z_reached - z_line)[middle].abs(), (learned - ideal)[middle]
 print(f"over |z| < 2, the trained map reaches each output of the ideal map from within {along_z.max():.3f} of the "
       f"same input z;\nvertically the two differ by up to {along_x.max():.2f}, at z = {z_line[middle][along_x.argmax()]:.2f}, "
       f"on the steep stretch between the bumps (the ideal map's slope reaches {ideal_slope.max():.0f} there)")
-assert along_z.max() < 0.1 and abs(z_line[middle][along_x.argmax()]) < 1
+assert along_z.max() < 0.04 and 0.2 < along_x.max() < 0.35 and abs(z_line[middle][along_x.argmax()]) < 1
 
 # %% [markdown]
 # The two maps are hard to tell apart. Measured along $z$, the trained spline reaches every
-# output of the ideal map from an input at most 0.03 away; measured along $x$ the gap looks
-# larger, up to 0.16, but only on the steep stretch between the bumps, where the slope is in
+# output of the ideal map from an input at most 0.04 away; measured along $x$ the gap looks
+# larger, up to 0.3, but only on the steep stretch between the bumps, where the slope is in
 # the thirties and a step that small in $z$ is a large one in $x$.
 #
 # Press **play** to watch it train, or drag the slider (needs a running kernel; the picture is
@@ -739,7 +742,7 @@ questions["inverse"].check(answer)
 # - Its inverse is the root of a quadratic; the textbook root divides $0/0$ on straight bins
 #   (the identity, where training starts), the other form of the same root does not; each form
 #   is the stable one for one sign of $b$, so the inverse switches point by point.
-# - One spline layer (47 parameters) fitted the two-bump mixture to about 0.002 nats and learned
+# - One spline layer (47 parameters) fitted the two-bump mixture to about 0.005 nats and learned
 #   the ideal map $F_p^{-1}(\Phi(z))$, where affine flows stay 0.41 nats away.
 # - With lesson 6's training (500 steps), four spline coupling layers ended about 0.03, 0.06 and
 #   0.10 nats from the moons, the eight Gaussians and the checkerboard, under a tenth to under a
