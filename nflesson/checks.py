@@ -19,6 +19,11 @@ during training) are drawn in the flow's dtype.
 Empty batches: a batch of 0 points is valid wherever points are scored or mapped and gives an
 empty result (log-densities of shape (0,), points of shape (0, dim)); what cannot work without
 points (training data, ActNorm's initialisation, a gap estimate) raises ValueError instead.
+
+NaN and inf in points: scoring follows torch, point by point: a point with a NaN coordinate gets
+a NaN log-density, a point with an infinite coordinate (and no NaN) has density 0 and gets -inf,
+for flows and targets alike; training data and test sets, whose NaN would spoil every number
+computed from them, are refused instead, naming the rows.
 """
 
 import math
@@ -42,9 +47,7 @@ def check_batch(x, dim, what="input", owner="flow", dtype=None):
     if not x.is_floating_point():
         raise TypeError(f"{what} must have a floating dtype (float32 or float64), got {x.dtype}; use x.float()")
     if x.dim() != 2:
-        hint = "; use x.reshape(-1, 1) for a batch of scalars" if x.dim() < 2 else ""
-        hint = "; use x.reshape(1, -1) for a single point" if x.dim() == 1 and dim not in (None, 1) else hint
-        raise ValueError(f"{what} must have shape (batch, dim), got shape {tuple(x.shape)}{hint}")
+        raise ValueError(f"{what} must have shape (batch, dim), got shape {tuple(x.shape)}{_reshape_hint(x, dim)}")
     if dim is not None and x.shape[1] != dim:
         raise ValueError(f"{what} has {x.shape[1]} columns but this {owner} has dim = {dim}")
     if dtype is not None and x.dtype != dtype:
@@ -52,6 +55,15 @@ def check_batch(x, dim, what="input", owner="flow", dtype=None):
                         f"points ({_conversion(dtype)}) or the {owner} ({_conversion(x.dtype)}); nothing is cast "
                         "silently")
     return x
+
+
+def _reshape_hint(x, dim):
+    """How to make a (batch, dim) tensor of ``x``, where that is clear."""
+    if x.dim() == 1 and dim not in (None, 1) and len(x) == dim:
+        return "; use x.reshape(1, -1) for a single point"
+    if x.dim() <= 1 and dim in (None, 1):
+        return "; use x.reshape(-1, 1) for a batch of scalars"
+    return ""
 
 
 def _short(dtype):
@@ -64,12 +76,13 @@ def _conversion(dtype):
 
 
 def check_finite_rows(x, what="data"):
-    """Return ``x`` if every entry is finite, else raise ValueError naming the rows that are not."""
+    """Return ``x`` if every entry is finite, else raise ValueError naming the rows that are not
+    (and, when ``what`` is a variable's name, how to drop them)."""
     bad = (~torch.isfinite(x)).reshape(len(x), -1).any(1).nonzero().flatten().tolist() if x.numel() else []
     if bad:
         shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
-        raise ValueError(f"{what} has NaN or inf in {len(bad)} of its {len(x)} rows (rows {shown}); "
-                         f"drop them, e.g. {what}[torch.isfinite({what}).all(1)]")
+        fix = f"; drop them, e.g. {what}[torch.isfinite({what}).all(1)]" if what.isidentifier() else ""
+        raise ValueError(f"{what} has NaN or inf in {len(bad)} of its {len(x)} rows (rows {shown}){fix}")
     return x
 
 

@@ -14,7 +14,7 @@ import torch
 from torchdiffeq import odeint
 
 from .bijector import Bijector
-from .checks import check_batch, check_number, check_positive, check_positive_int
+from .checks import check_batch, check_callable, check_flag, check_int, check_number, check_positive, check_positive_int
 from .nets import VelocityMLP
 
 ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
@@ -46,6 +46,16 @@ def velocity_and_divergence(velocity, x, t, noise=None, create_graph=False):
     if not create_graph:
         v, div = v.detach(), div.detach()
     return v, div
+
+
+def _times(times):
+    """``times`` as a flat float64 tensor, else TypeError."""
+    try:
+        if not isinstance(times, (list, tuple, range, torch.Tensor)):
+            raise TypeError
+        return torch.as_tensor(times, dtype=torch.float64).flatten()
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"times must be a sequence or a tensor of times in [0, 1], got {times!r}") from None
 
 
 def checked_velocity(v, x):
@@ -95,8 +105,10 @@ class ContinuousFlow(Bijector):
         self.dim = check_positive_int(dim, "dim")
         if velocity is None:
             velocity = VelocityMLP(dim)
+        if isinstance(velocity, type):
+            raise TypeError(f"velocity must be an instance, e.g. {velocity.__name__}({dim}), got the class itself")
         if not callable(velocity):
-            raise ValueError(f"velocity must be a callable v(x, t), got {type(velocity).__name__}")
+            raise TypeError(f"velocity must be a callable v(x, t), got {type(velocity).__name__}")
         if getattr(velocity, "dim", dim) != dim:
             raise ValueError(f"the velocity has dim = {velocity.dim} but the flow has dim = {dim}")
         self.velocity = velocity
@@ -154,9 +166,8 @@ class ContinuousFlow(Bijector):
         with ``log_det=True``, the (len(times), batch) log|det| of the map from times[0] to each
         time. E.g. times = linspace(0, 1, K + 1) gives the path from the base to the data."""
         points = self.checked(points, "points")
-        if not isinstance(times, (list, tuple, range, torch.Tensor)):
-            raise TypeError(f"times must be a sequence or a tensor of times in [0, 1], got {type(times).__name__}")
-        times = torch.as_tensor(times, dtype=torch.float64).flatten()
+        check_flag(log_det, "log_det")
+        times = _times(times)
         if len(times) < 2 or not ((times >= 0) & (times <= 1)).all():
             raise ValueError("times must hold at least two times in [0, 1]")
         steps = times.diff()
@@ -220,6 +231,9 @@ class TimeStages:
     def __init__(self, ode, time_steps, solver=None):
         self.ode, self.count = ode, check_positive_int(time_steps, "time_steps")
         self.times = torch.linspace(0.0, 1.0, time_steps + 1, dtype=torch.float64)
+        if solver is not None and not isinstance(solver, dict):
+            raise TypeError(f"solver must be a dict of solver settings such as {{'method': 'rk4', 'steps': 10}} or "
+                            f"None, got {type(solver).__name__} {solver!r}")
         self.settings = dict(solver or {})
         with ode.solver(**self.settings):  # bad settings fail here
             pass
@@ -236,6 +250,8 @@ class TimeStages:
     @torch.no_grad()
     def back_from(self, k, x):
         """(x(0), log|det dx(0)/dx(k / K)|) for x(k / K) = ``x``: stage k carried back to time 0."""
+        if check_int(k, "k") > self.count:
+            raise ValueError(f"k must be a stage 0..{self.count}, got {k}")
         if k == 0:
             return x, x.new_zeros(x.shape[0])
         with self.ode.solver(**self.settings):
@@ -255,11 +271,16 @@ def flow_matching_loss(velocity, x, z, t, sigma_min=0.0):
     x_t = (1 - (1 - sigma_min) t) z + t x and u = dx_t/dt = x - (1 - sigma_min) z.
     ``sigma_min`` > 0 leaves the data smoothed by a Gaussian of that width at t = 1 (Lipman et
     al. 2023); 0 is the rectified-flow path of Liu et al. 2023."""
+    check_callable(velocity, "velocity", "a function v(x, t), e.g. a VelocityMLP")
     x = check_batch(x, None, "x")
-    z = check_batch(z, x.shape[1], "z", owner="data x")
+    if len(x) == 0:
+        raise ValueError("x is empty: the loss is a mean over at least one point")
+    z = check_batch(z, x.shape[1], "z", owner="data x", dtype=x.dtype)
     if len(z) != len(x) or not isinstance(t, torch.Tensor) or t.shape != (len(x),):
         raise ValueError(f"flow_matching_loss pairs each point with one noise and one time: x, z and t must have "
                          f"{len(x)} rows, got z of shape {tuple(z.shape)} and t of shape {tuple(getattr(t, 'shape', ()))}")
+    if not ((t >= 0) & (t <= 1)).all():
+        raise ValueError("t must hold times in [0, 1], the path's start (the noise) and end (the data)")
     check_number(sigma_min, "sigma_min", low=0, high=1, high_open=True)
     t = t.reshape(-1, 1)
     shrink = 1 - sigma_min

@@ -28,7 +28,10 @@ def coupling_mask(dim, mask):
         raise TypeError(f'mask must be "halves", "alternating" or a sequence of {dim} booleans, got '
                         f"{type(mask).__name__}")
     else:
-        mask = torch.as_tensor(mask)
+        try:
+            mask = torch.as_tensor(mask)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"mask must be a sequence of {dim} booleans or 0/1 values, got {mask!r}") from None
         if mask.shape != (dim,):
             raise ValueError(f"mask must have length dim = {dim}, got shape {tuple(mask.shape)}")
         if not ((mask == 0) | (mask == 1)).all():

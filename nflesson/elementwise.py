@@ -57,13 +57,15 @@ class Sigmoid(Bijector):
 class ActNorm(Affine):
     """An Affine layer (x = z * exp(log_scale) + shift) with data-dependent initialisation (Glow).
 
-    The first ``inverse`` call (the scoring direction, data -> base) in training mode sets
-    shift = mean(x) and log_scale = log std(x), so that its output has zero mean and unit
-    variance per coordinate. A batch that cannot set them (fewer than 2 points, a NaN or inf,
-    a coordinate that does not vary) is refused with ValueError and the layer stays
-    uninitialised. The ``initialized`` flag is a buffer: a reloaded state_dict keeps its
-    trained values and is not re-initialised. In eval mode an uninitialised layer is the
-    identity map it starts as.
+    The first ``inverse`` pass (the scoring direction, data -> base) in training mode with
+    gradients on, that is the first step of ``nflesson.fit``, sets shift = mean(x) and
+    log_scale = log std(x), so that its output has zero mean and unit variance per coordinate;
+    passes without gradients (plots, ``nflesson.gap``) leave it alone. A batch that cannot set
+    them (fewer than 2 points, a NaN or inf, a coordinate that does not vary) is refused with
+    ValueError and the layer stays uninitialised; so does a layer whose flow's pass fails
+    later on (``reset``). The ``initialized`` flag is a buffer: a reloaded state_dict keeps its
+    trained values and is not re-initialised. Until initialised the layer is the identity map
+    it starts as.
     """
 
     def __init__(self, dim=1):
@@ -71,9 +73,16 @@ class ActNorm(Affine):
         self.register_buffer("initialized", torch.tensor(False))
 
     def _inverse(self, x):
-        if self.training and not self.initialized:
+        if self.training and not self.initialized and torch.is_grad_enabled():
             self._initialize(x)
         return super()._inverse(x)
+
+    @torch.no_grad()
+    def reset(self):
+        """Back to a fresh, uninitialised layer: the identity."""
+        self.shift.zero_()
+        self.log_scale.zero_()
+        self.initialized.fill_(False)
 
     @torch.no_grad()
     def _initialize(self, x):

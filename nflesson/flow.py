@@ -11,8 +11,9 @@ from torch import distributions as D
 from torch import nn
 
 from .bijector import Bijector
-from .checks import check_positive_int
+from .checks import check_batch, check_flag, check_int, check_positive_int, type_name
 from .continuous import ContinuousFlow
+from .elementwise import ActNorm
 
 
 class Flow(Bijector):
@@ -70,12 +71,27 @@ class Flow(Bijector):
         return x, _total(log_dets, x)
 
     def log_prob(self, x):
-        """log p(x) = log p_base(f^{-1}(x)) + log|det J_{f^{-1}}(x)|, shape (batch,)."""
+        """log p(x) = log p_base(f^{-1}(x)) + log|det J_{f^{-1}}(x)|, shape (batch,); NaN for a
+        point with a NaN coordinate, -inf for one with an infinite coordinate (density 0)."""
         x = self.checked(x, "x")
         if len(x) == 0:
             return x.new_zeros(0)
-        z, log_det = self._inverse(x)
-        return self.base.log_prob(z) + log_det
+        fresh = self._uninitialized() if self.training and torch.is_grad_enabled() else ()
+        try:
+            z, log_det = self._inverse(x)
+        except Exception:
+            for layer in fresh:  # a failed pass initialises nothing
+                layer.reset()
+            raise
+        log_p = self.base.log_prob(z) + log_det
+        if not torch.isfinite(x).all():
+            infinite = torch.isinf(x).any(-1) & ~torch.isnan(x).any(-1)
+            log_p = torch.where(infinite, -math.inf, log_p)
+        return log_p
+
+    def _uninitialized(self):
+        """The ActNorm layers that the next training pass would initialise."""
+        return [m for m in self.modules() if isinstance(m, ActNorm) and not m.initialized]
 
     def sample(self, n):
         """n samples (no gradient), shape (n, dim)."""
@@ -92,7 +108,7 @@ class Flow(Bijector):
     def trace(self, points, inverse=False):
         """The points after each layer: [z, b_1(z), b_2(b_1(z)), ...] (base -> data), or with
         ``inverse=True`` [x, b_K^{-1}(x), ...] (data -> base). For layer-by-layer plots."""
-        return LayerStages(self).points(points, inverse)
+        return LayerStages(self).points(points, check_flag(inverse, "inverse"))
 
     def stages(self, time_steps=16, solver=None):
         """The stages along the map, for plots: one per layer (``LayerStages``), or, for a Flow
@@ -106,15 +122,20 @@ class Flow(Bijector):
         ``back_from(k, x)`` ((points, log|det|) of the map from stage k back to the input) and
         ``name(t)`` (what the map shows at time t)."""
         ode = continuous_of(self)
-        return LayerStages(self) if ode is None else ode.stages(time_steps, solver)
+        if ode is not None:
+            return ode.stages(time_steps, solver)
+        check_positive_int(time_steps, "time_steps")
+        if solver is not None:
+            raise ValueError("solver is for a flow holding a ContinuousFlow; this flow's stages are its layers, "
+                             f"which need no solver: leave it None, got {solver!r}")
+        return LayerStages(self)
 
     def as_distribution(self):
         """An equivalent torch.distributions.TransformedDistribution: ``log_prob`` of one point
         (dim,) or of points (..., dim), ``sample(shape)`` and ``rsample(shape)`` of shape
         ``shape + (dim,)``, batch shape () and event shape (dim,). Nothing is cached, so it follows
         the flow's parameters as they change."""
-        return D.TransformedDistribution(self.base, [BijectorTransform(b) for b in self.layers],
-                                         validate_args=False)
+        return FlowDistribution(self)
 
 
 def _check_base(base, dim):
@@ -151,6 +172,8 @@ class LayerStages:
         """[x, b_1(x), b_2(b_1(x)), ...] (with ``inverse=True``: [x, b_K^{-1}(x), ...]) and,
         with ``log_det``, [0, log|det J_1|, log|det J_1| + log|det J_2|, ...]."""
         x = self.flow.checked(x, "points")
+        check_flag(inverse, "inverse")
+        check_flag(log_det, "log_det")
         layers = reversed(self.flow.layers) if inverse else self.flow.layers
         points, totals = [x], [x.new_zeros(x.shape[0])]
         for layer in layers:
@@ -163,6 +186,7 @@ class LayerStages:
     @torch.no_grad()
     def back_from(self, k, x):
         """(b_1^{-1}(...b_k^{-1}(x)), its log|det|): stage k carried back to the input."""
+        check_stage(k, self.count)
         return Flow(list(self.flow.layers[:k]), dim=self.flow.dim).inverse(x)
 
     def name(self, t):
@@ -174,6 +198,13 @@ class LayerStages:
         return f"layer {math.ceil(t)} of {self.end} at work"
 
 
+def check_stage(k, count):
+    """``k`` if it is a stage, an integer 0..count, else TypeError or ValueError."""
+    if check_int(k, "k") > count:
+        raise ValueError(f"k must be a stage 0..{count}, got {k}")
+    return k
+
+
 def _total(log_dets, points):
     """The sum of the layers' log-dets: one stacked sum rather than a chain of additions, which
     saves an operation per layer in both passes (deep planar flows feel it)."""
@@ -182,13 +213,42 @@ def _total(log_dets, points):
     return torch.stack(log_dets).sum(0)
 
 
+class FlowDistribution(D.TransformedDistribution):
+    """A Flow as a torch.distributions.TransformedDistribution (``Flow.as_distribution``), whose
+    ``log_prob`` is the flow's (one pass through the layers, data -> base) and whose ``sample``
+    and ``rsample`` check their arguments in nflesson's words."""
+
+    def __init__(self, flow):
+        super().__init__(flow.base, [BijectorTransform(b) for b in flow.layers], validate_args=False)
+        self.flow = flow
+
+    def log_prob(self, value):
+        """log q of one point (dim,) or of points (..., dim), shape value.shape[:-1]."""
+        if not isinstance(value, torch.Tensor) or value.dim() == 0:
+            raise TypeError(f"value must be a tensor of points (..., {self.flow.dim}), got {type_name(value)}")
+        flat = check_batch(value.reshape(-1, value.shape[-1]), self.flow.dim, "value", dtype=self.flow.dtype)
+        return self.flow.log_prob(flat).reshape(value.shape[:-1])
+
+    def sample(self, sample_shape=torch.Size()):
+        """Points of shape sample_shape + (dim,), without gradients."""
+        return super().sample(_sample_shape(sample_shape))
+
+    def rsample(self, sample_shape=torch.Size()):
+        """Points of shape sample_shape + (dim,), differentiable in the flow's parameters."""
+        return super().rsample(_sample_shape(sample_shape))
+
+
+def _sample_shape(shape):
+    if not isinstance(shape, (tuple, list, torch.Size)) or not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise TypeError(f"sample_shape must be a tuple of sizes such as (5,) or (3, 4), as in torch.distributions, "
+                        f"got {type_name(shape)} {shape!r}")
+    return torch.Size(shape)
+
+
 class BijectorTransform(D.Transform):
-    """Wraps a nflesson Bijector as a torch.distributions.Transform acting on vectors, of any
+    """Wraps a nflesson Bijector as a torch.distributions.Transform acting on vectors of any
     leading shape (..., dim): the points are flattened into one batch for the bijector and given
-    back their shape. Nothing is cached between calls (cache_size=0), so a changed parameter
-    is seen at once; but the log-det of a pass is kept with its points, so
-    log_abs_det_jacobian(z, x) right after that pass (what TransformedDistribution.log_prob and
-    rsample do) costs nothing more."""
+    back their shape. Nothing is cached (cache_size=0), so a changed parameter is seen at once."""
 
     domain = D.constraints.real_vector
     codomain = D.constraints.real_vector
@@ -197,7 +257,6 @@ class BijectorTransform(D.Transform):
     def __init__(self, bijector):
         super().__init__(cache_size=0)
         self.bijector = bijector
-        self._last = None  # (z, x, log|det dx/dz|) of the last pass, in either direction
 
     def _apply(self, points, inverse):
         flat = points.reshape(-1, points.shape[-1])
@@ -205,17 +264,11 @@ class BijectorTransform(D.Transform):
         return out.reshape(points.shape), log_det.reshape(points.shape[:-1])
 
     def _call(self, z):
-        x, log_det = self._apply(z, inverse=False)
-        self._last = (z, x, log_det)
-        return x
+        return self._apply(z, inverse=False)[0]
 
     def _inverse(self, x):
-        z, log_det = self._apply(x, inverse=True)
-        self._last = (z, x, -log_det)
-        return z
+        return self._apply(x, inverse=True)[0]
 
     def log_abs_det_jacobian(self, z, x):
-        """log|det dx/dz| at the pair (z, x): that of the last pass if it computed this pair."""
-        if self._last is not None and self._last[0] is z and self._last[1] is x:
-            return self._last[2]
+        """log|det dx/dz| at z (x = forward(z))."""
         return self._apply(z, inverse=False)[1]

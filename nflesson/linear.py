@@ -1,5 +1,7 @@
 """Linear bijectors x = z W + b (points are rows, as in the tensors (batch, dim)) and coordinate permutations."""
 
+import numbers
+
 import torch
 from torch import nn
 
@@ -19,15 +21,20 @@ class Linear(Bijector):
         self.weight = nn.Parameter(torch.eye(dim))
         self.bias = nn.Parameter(torch.zeros(dim))
 
+    def _log_abs_det(self, direction):
+        """log|det W|, or ValueError if W is singular (not a bijection: no density either way)."""
+        sign, log_abs_det = torch.linalg.slogdet(self.weight)
+        if sign.item() == 0:
+            raise ValueError(f"Linear.{direction} needs an invertible weight W, but det W = 0: the map flattens space "
+                             "onto a lower-dimensional subspace, where it has no density, and no z maps to most x")
+        return log_abs_det
+
     def _forward(self, z):
-        return z @ self.weight + self.bias, batch_constant(torch.linalg.slogdet(self.weight).logabsdet, z)
+        return z @ self.weight + self.bias, batch_constant(self._log_abs_det("forward"), z)
 
     def _inverse(self, x):
-        z, info = torch.linalg.solve_ex(self.weight, x - self.bias, left=False)
-        if info.item() != 0:
-            raise ValueError("Linear.inverse needs an invertible weight W, but det W = 0: the map flattens space onto "
-                             "a lower-dimensional subspace, and no z maps to most x")
-        return z, batch_constant(-torch.linalg.slogdet(self.weight).logabsdet, x)
+        log_abs_det = self._log_abs_det("inverse")
+        return torch.linalg.solve(self.weight, x - self.bias, left=False), batch_constant(-log_abs_det, x)
 
 
 class LULinear(Bijector):
@@ -74,7 +81,7 @@ class Permute(Bijector):
 
     def __init__(self, dim_or_permutation=2):
         super().__init__()
-        if isinstance(dim_or_permutation, int) and not isinstance(dim_or_permutation, bool):
+        if isinstance(dim_or_permutation, numbers.Integral) and not isinstance(dim_or_permutation, bool):
             permutation = torch.arange(check_positive_int(dim_or_permutation, "dim") - 1, -1, -1)
         elif not isinstance(dim_or_permutation, (list, tuple, range, torch.Tensor)):
             raise TypeError(f"Permute needs a dim >= 1 or a permutation of 0..n-1 (a list or a tensor), got "
@@ -84,6 +91,10 @@ class Permute(Bijector):
                 permutation = torch.as_tensor(dim_or_permutation)
             except (TypeError, ValueError, RuntimeError):
                 permutation = torch.zeros(0)
+            wrong_type = permutation.dtype == torch.bool or permutation.is_floating_point() or permutation.is_complex()
+            if wrong_type and permutation.numel() > 0:
+                raise TypeError(f"Permute needs a permutation of integers 0..n-1, got {permutation.dtype} values "
+                                f"{dim_or_permutation!r}")
             n = permutation.numel()
             if permutation.dim() != 1 or n == 0 or not torch.equal(permutation.sort().values, torch.arange(n)):
                 raise ValueError(

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_int, check_positive_int
+from .checks import check_batch, check_int, check_number, check_positive_int
 
 
 def zero_last_layer(net):
@@ -87,6 +87,7 @@ class MADE(nn.Module):
         return [m.mask for m in self.net if isinstance(m, MaskedLinear)]
 
     def forward(self, x):
+        x = check_batch(x, self.dim, "x", owner="MADE", dtype=self.net[0].weight.dtype)
         return self.net(x).unflatten(-1, (self.params_per_dim, self.dim))
 
 
@@ -111,6 +112,13 @@ class VelocityMLP(nn.Module):
         self.net = zero_last_layer(nn.Sequential(*modules, nn.Linear(hidden, dim)))
 
     def forward(self, x, t):
+        x = check_batch(x, self.dim, "x", owner="velocity", dtype=self.net[0].weight.dtype)
+        if isinstance(t, torch.Tensor):
+            if t.dim() > 1 or t.numel() not in (1, len(x)) or not t.is_floating_point():
+                raise ValueError(f"t must be a number or one time per point, shape ({len(x)},), got a tensor of "
+                                 f"shape {tuple(t.shape)} and dtype {t.dtype}")
+        else:
+            t = check_number(t, "t")
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1, 1).expand(x.shape[0], 1)
         angles = t * self.frequencies.to(x.dtype)
         return self.net(torch.cat([x, t, angles.sin(), angles.cos()], -1))

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .bijector import Bijector
-from .checks import check_positive_int
+from .checks import check_positive_int, type_name
 
 _SOFTPLUS_INV_ONE = math.log(math.e - 1)  # softplus(_SOFTPLUS_INV_ONE) = 1
 _MIN_WU_HAT = -1 + 1e-6  # Planar's w.u_hat never goes below this, even when softplus underflows
@@ -31,9 +31,9 @@ def _dtype(*values):
 
 
 def _vector(value, name, dtype, dim=None):
-    """A 1D tensor of ``dtype``, or ValueError."""
-    vector = torch.as_tensor(value, dtype=dtype)
-    if vector.dim() != 1 or (dim is not None and len(vector) != dim):
+    """A 1D tensor of ``dtype``, else TypeError (not numbers) or ValueError."""
+    vector = _as_tensor(value, name, dtype, "a vector of numbers")
+    if vector.dim() != 1 or len(vector) == 0 or (dim is not None and len(vector) != dim):
         raise ValueError(f"{name} must be a vector{'' if dim is None else f' of length {dim}'}, got shape "
                          f"{tuple(vector.shape)}")
     if not torch.isfinite(vector).all():
@@ -41,9 +41,20 @@ def _vector(value, name, dtype, dim=None):
     return vector
 
 
+def _as_tensor(value, name, dtype, what):
+    """torch.as_tensor(value, dtype) of real numbers, else TypeError naming ``name``."""
+    if isinstance(value, (bool, str, bytes)) or value is None or (isinstance(value, torch.Tensor) and (
+            value.dtype == torch.bool or value.is_complex())):
+        raise TypeError(f"{name} must be {what}, got {type_name(value)} {value!r}")
+    try:
+        return torch.as_tensor(value, dtype=dtype)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be {what}, got {value!r}") from None
+
+
 def _number(value, name):
-    """A finite Python float from a number or a one-element 0D tensor, or ValueError."""
-    tensor = torch.as_tensor(value, dtype=torch.float64)  # no rounding of a Python float to float32
+    """A finite Python float from a number or a one-element 0D tensor, else TypeError or ValueError."""
+    tensor = _as_tensor(value, name, torch.float64, "a number")  # no rounding of a Python float to float32
     if tensor.dim() != 0:
         raise ValueError(f"{name} must be a number, got shape {tuple(tensor.shape)}")
     if not torch.isfinite(tensor):

@@ -107,7 +107,9 @@ def fit(flow, data, transform=None, **settings):
 
     def loss():
         x = batch()
-        return -flow.log_prob(x if transform is None else transform(x)).mean()
+        if transform is not None:
+            x = flow.checked(transform(x), "the output of transform")
+        return -flow.log_prob(x).mean()
 
     return _train(flow, loss, settings, _recorder(flow, "maximum likelihood", bounds, target_samples, settings))
 
@@ -121,6 +123,9 @@ def fit_reverse_kl(flow, log_density, **settings):
     ``TrainingSettings``. Returns a History."""
     settings = TrainingSettings.of("fit_reverse_kl", settings)
     _check_flow(flow, "fit_reverse_kl")
+    if isinstance(log_density, type):
+        raise TypeError(f"log_density must be an object or a function, got the class {log_density.__name__} itself: "
+                        "e.g. nflesson.data.get('u1')")
     log_p = getattr(log_density, "log_prob", log_density)
     check_callable(log_p, "log_density", "a function of the points (batch, dim) or an object with log_prob")
     if getattr(log_density, "dim", flow.dim) != flow.dim:
@@ -198,12 +203,15 @@ def _flow_of(model):
     if is_velocity and isinstance(getattr(model, "dim", None), int):
         continuous = ContinuousFlow(model.dim, model)
         return Flow([continuous]), continuous
-    raise ValueError("flow matching trains the velocity of a continuous-time flow: pass a Flow holding one "
-                     "nflesson.ContinuousFlow, a ContinuousFlow or a velocity module with a dim, "
-                     f"got {type(model).__name__}")
+    raise TypeError("flow matching trains the velocity of a continuous-time flow: pass a Flow holding one "
+                    "nflesson.ContinuousFlow, a ContinuousFlow or a velocity module with a dim (e.g. "
+                    f"nflesson.VelocityMLP(2)), got {type(model).__name__}")
 
 
 def _check_flow(flow, loop):
+    if isinstance(flow, type):
+        raise TypeError(f"{loop} trains a flow, got the class {flow.__name__} itself: build one first, e.g. "
+                        "nflesson.flows.realnvp(2)")
     if not isinstance(flow, Flow):
         raise TypeError(f"{loop} trains an nflesson.Flow (e.g. nflesson.flows.realnvp(2)), got "
                         f"{type(flow).__name__}; a single bijector b trains as nflesson.Flow([b])")
@@ -231,6 +239,9 @@ def _minibatches(data, flow, settings):
             if batch_size >= len(data):
                 return data
             return data[torch.randint(len(data), (batch_size,), generator=generator)]
+    elif isinstance(data, type):
+        raise TypeError(f"data must be a tensor or a target, got the class {data.__name__} itself: e.g. "
+                        "nflesson.data.get('moons')")
     elif callable(getattr(data, "sample", None)) and hasattr(data, "dim"):
         if data.dim != dim:
             raise ValueError(f"the data has dim = {data.dim} but the flow has dim = {dim}")

@@ -14,6 +14,8 @@ from .spline import check_bins_and_bound, rational_quadratic
 
 def check_transformer(transformer):
     """Raise TypeError unless ``transformer`` is one (a callable with ``params_per_dim``)."""
+    if isinstance(transformer, type):
+        raise TypeError(f"transformer must be an instance, e.g. {transformer.__name__}(), got the class itself")
     if not callable(transformer) or not isinstance(getattr(transformer, "params_per_dim", None), int):
         raise TypeError("transformer must be an elementwise transformer such as AffineTransformer(), "
                         f"AdditiveTransformer() or SplineTransformer(bins, bound), got {type(transformer).__name__}")

@@ -140,6 +140,15 @@ PLANAR, TORCH_LINEAR = nf.Planar(2), torch.nn.Linear(2, 2)  # built here: buildi
     (lambda: nf.RationalQuadraticSpline(2, bound=float("nan")), ValueError, "bound must be a finite number"),
     (lambda: nf.AffineCoupling(2, max_log_scale=float("inf")), ValueError, "max_log_scale must be a finite"),
     (lambda: nf.VelocityMLP(2, frequencies=-1), ValueError, "frequencies must be an integer >= 0"),
+    (lambda: nf.Coupling(2, nf.AffineTransformer), TypeError, r"must be an instance, e.g. AffineTransformer\(\)"),
+    (lambda: nf.ContinuousFlow(2, nf.VelocityMLP), TypeError, r"must be an instance, e.g. VelocityMLP\(2\)"),
+    (lambda: nf.ContinuousFlow(2, "fast"), TypeError, "velocity must be a callable"),
+    (lambda: nf.AffineCoupling(2, mask=["a", "b"]), TypeError, "mask must be a sequence of 2 booleans"),
+    (lambda: nf.Permute([True, False]), TypeError, "permutation of integers"),
+    (lambda: nf.Planar.with_parameters(["a", "b"], [1.0, 2.0]), TypeError, "w must be a vector of numbers"),
+    (lambda: nf.Planar.with_parameters([1.0, 0.0], [0.0, 1.0], b=True), TypeError, "b must be a number, got a bool"),
+    (lambda: nf.Planar.with_parameters([], []), ValueError, r"w must be a vector, got shape \(0,\)"),
+    (lambda: nf.Radial.with_parameters([0.0, 0.0], alpha="a", beta=0.0), TypeError, "alpha must be a number"),
 ])
 def test_bad_constructor_arguments_are_refused_before_any_random_number_is_drawn(call, error, message):
     torch.manual_seed(0)
@@ -149,12 +158,92 @@ def test_bad_constructor_arguments_are_refused_before_any_random_number_is_drawn
     assert torch.equal(torch.get_rng_state(), state)
 
 
-def test_a_singular_linear_layer_says_so_instead_of_failing_in_the_solver():
+def test_a_singular_linear_layer_says_so_in_both_directions():
     layer = nf.Linear(2)
     with torch.no_grad():
         layer.weight.copy_(torch.tensor([[1.0, 2.0], [2.0, 4.0]]))
-    with pytest.raises(ValueError, match="needs an invertible weight W, but det W = 0"):
-        layer.inverse(torch.randn(3, 2))
+    for call, direction in ((layer.inverse, "inverse"), (layer.forward, "forward")):
+        with pytest.raises(ValueError, match=f"Linear.{direction} needs an invertible weight W, but det W = 0"):
+            call(torch.randn(3, 2))
+
+
+def test_numpy_integers_are_integers():
+    import numpy as np
+
+    assert nf.Permute(np.int64(3)).permutation.tolist() == [2, 1, 0]
+    assert nf.flows.realnvp(np.int64(2), layers=np.int32(2)).dim == 2
+
+
+def test_points_with_nan_score_nan_and_points_at_infinity_score_minus_infinity():
+    flow = make("realnvp")
+    x = torch.tensor([[float("inf"), 0.0], [float("nan"), float("inf")], [0.5, -0.5]])
+    log_p = flow.log_prob(x)
+    assert log_p[0] == -float("inf") and torch.isnan(log_p[1]) and torch.isfinite(log_p[2])
+    assert log_p[2] == flow.log_prob(x[2:])[0]
+
+
+def test_scoring_without_gradients_leaves_actnorm_alone_and_a_failed_pass_initialises_nothing():
+    torch.manual_seed(0)
+    flow = nf.flows.glow(2, layers=1, hidden=8)
+    actnorm = [m for m in flow.modules() if isinstance(m, nf.ActNorm)][0]
+    x = MOONS.sample(50)
+    nf.gap(flow, MOONS, x)  # a metric, without gradients: no initialisation
+    flow.stages().points(x)
+    assert not actnorm.initialized
+    pixels = nf.Flow([nf.LogitPixels(17), nf.ActNorm(2)])  # the layers in the wrong order
+    with pytest.raises(ValueError, match="LogitPixels.inverse needs pixels"):
+        pixels.log_prob(torch.rand(20, 2) * 17)
+    assert not pixels.layers[1].initialized and torch.equal(pixels.layers[1].shift, torch.zeros(2))
+    flow.log_prob(x)  # with gradients, in training mode: the first step of fit
+    assert actnorm.initialized
+
+
+def test_stages_and_traces_check_their_flags_and_stage_numbers():
+    flow, cnf = make("realnvp"), make("continuous")
+    x = torch.zeros(3, 2)
+    calls = [
+        (lambda: flow.trace(x, inverse="no"), TypeError, "inverse must be True or False"),
+        (lambda: flow.stages().points(x, log_det="yes"), TypeError, "log_det must be True or False"),
+        (lambda: flow.stages(time_steps=-5), ValueError, "time_steps must be an integer >= 1"),
+        (lambda: flow.stages(solver={"method": "rk4"}), ValueError, "solver is for a flow holding a ContinuousFlow"),
+        (lambda: cnf.stages(solver="rk4"), TypeError, "solver must be a dict"),
+        (lambda: flow.stages().back_from(3, x), ValueError, r"k must be a stage 0..2, got 3"),
+        (lambda: flow.stages().back_from(-1, x), ValueError, "k must be an integer >= 0"),
+        (lambda: cnf.stages(4).back_from(1.5, x), TypeError, "k must be an integer"),
+        (lambda: cnf.layers[0].trajectory(x, [0.0, 1.0], log_det="yes"), TypeError, "log_det must be True or False"),
+        (lambda: cnf.layers[0].trajectory(x, ["a", "b"]), TypeError, "times must be a sequence"),
+    ]
+    for call, error, message in calls:
+        with pytest.raises(error, match=message):
+            call()
+
+
+def test_the_networks_and_the_flow_matching_loss_check_their_inputs():
+    made, velocity = nf.MADE(2, hidden=8), nf.VelocityMLP(2, hidden=8)
+    x = torch.zeros(5, 2)
+    calls = [
+        (lambda: made(torch.zeros(5, 3)), ValueError, "3 columns but this MADE has dim = 2"),
+        (lambda: made(x.double()), TypeError, "x is float64 but this MADE computes in float32"),
+        (lambda: velocity(x, torch.zeros(3)), ValueError, r"one time per point, shape \(5,\)"),
+        (lambda: velocity(x, "a"), TypeError, "t must be a number"),
+        (lambda: velocity(0.5, x), TypeError, "x must be a torch.Tensor"),
+        (lambda: nf.flow_matching_loss("v", x, x, torch.zeros(5)), TypeError, "velocity must be a function"),
+        (lambda: nf.flow_matching_loss(velocity, x, x.double(), torch.zeros(5)), TypeError, "z is float64"),
+        (lambda: nf.flow_matching_loss(velocity, x[:0], x[:0], torch.zeros(0)), ValueError, "x is empty"),
+        (lambda: nf.flow_matching_loss(velocity, x, x, torch.full((5,), 3.0)), ValueError, "times in \\[0, 1\\]"),
+    ]
+    for call, error, message in calls:
+        with pytest.raises(error, match=message):
+            call()
+
+
+def test_as_distribution_checks_its_arguments_in_its_own_words():
+    d = make("realnvp").as_distribution()
+    with pytest.raises(TypeError, match=r"value must be a tensor of points \(..., 2\)"):
+        d.log_prob([0.0, 0.0])
+    with pytest.raises(TypeError, match="sample_shape must be a tuple of sizes such as"):
+        d.sample(5)
+    assert d.log_prob(torch.zeros(0, 2)).shape == (0,)
 
 
 @pytest.mark.parametrize("velocity, error, message", [
@@ -277,6 +366,12 @@ def test_training_data_is_checked_once_before_training():
         (lambda: nf.fit(flow, MOONS, bounds=((3, -3), (0, 1))), ValueError, "must have low < high"),
         (lambda: nf.fit(flow, MOONS, bounds=((-3, float("inf")), (0, 1))), ValueError, "must be a finite number"),
         (lambda: nf.fit_reverse_kl(flow, "u1"), TypeError, "log_density must be a function"),
+        (lambda: nf.fit_reverse_kl(flow, type(nf.data.get("u1"))), TypeError, "got the class Energy itself"),
+        (lambda: nf.fit(nf.Flow, MOONS), TypeError, "got the class Flow itself"),
+        (lambda: nf.fit(flow, type(MOONS)), TypeError, "got the class Moons itself"),
+        (lambda: nf.fit(flow, MOONS, transform=lambda x: x[:, :1]), ValueError,
+         "the output of transform has 1 columns"),
+        (lambda: nf.fit_flow_matching(nf.flows.realnvp(2), MOONS), TypeError, "flow matching trains the velocity"),
         (lambda: nf.fit_reverse_kl(flow, nf.data.get("mixture1d")), ValueError, "target has dim = 1 but the flow"),
         (lambda: nf.fit_reverse_kl(flow, lambda x: x, bounds=((-3, 3),) * 2), ValueError,
          r"one log-density per point, shape \(256,\)"),

@@ -99,7 +99,7 @@ def test_fit_above_two_dimensions_keeps_samples_but_no_density_grid():
 
 def test_non_finite_loss_names_the_step_and_what_to_try():
     with pytest.raises(nf.TrainingError, match="became nan at step 0; .* Try a smaller lr"):
-        nf.fit(nf.flows.linear(2), torch.randn(100, 2), transform=lambda x: x * float("inf"), steps=5,
+        nf.fit(nf.flows.linear(2), torch.randn(100, 2), transform=lambda x: x * float("nan"), steps=5,
                batch_size=100, progress=False)
 
 
@@ -269,5 +269,5 @@ def test_flow_matching_takes_a_continuous_flow_or_a_velocity_and_tensor_data():
     (lambda: nf.fit_flow_matching(nf.ContinuousFlow(2), nf.data.get("moons"), steps=0), "steps"),
 ])
 def test_flow_matching_bad_arguments(call, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(TypeError if message == "ContinuousFlow" else ValueError, match=message):
         call()
