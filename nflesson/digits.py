@@ -13,8 +13,9 @@ class Digits:
 
     ``train``, ``validation``, ``test``: float32 tensors (n, 64) of integer pixel levels
     0..levels - 1, rows of the 8x8 image one after the other (``x.reshape(-1, *shape)`` gives
-    the images); ``*_labels``: the digits 0..9 as int64 tensors (n,). Treat them as read-only
-    (they are shared between calls): ``clone()`` before changing them in place.
+    the images); ``*_labels``: the digits 0..9 as int64 tensors (n,). Each ``digits()`` call
+    hands out tensors of its own: changing them in place (``d.train /= 16`` changes the tensor
+    before the frozen dataclass refuses the assignment) changes no other call's.
     """
 
     train: torch.Tensor
@@ -27,7 +28,6 @@ class Digits:
     levels: int = 17
 
 
-@functools.cache
 def digits():
     """The 1,797 8x8 digits of scikit-learn (``sklearn.datasets.load_digits``, a file shipped
     with scikit-learn: nothing is downloaded), 64 pixels with 17 levels 0..16, as a ``Digits``.
@@ -35,8 +35,17 @@ def digits():
     The split is fixed and stratified by digit: ``train_test_split(..., stratify=labels,
     random_state=0)`` of scikit-learn takes 500 test images, then 297 validation images from
     the rest, leaving 1,000 for training; every digit has about the same share in each split.
-    Cached: later calls return the same object.
+    The split is made once and cached; every call returns fresh copies of its tensors (a new
+    ``Digits`` of clones, cheap at 1,797 x 64), so that what one caller changes in place no
+    later call sees.
     """
+    return Digits(*(tensor.clone() for tensor in _splits()))
+
+
+@functools.cache
+def _splits():
+    """The six tensors of ``Digits`` (images, then labels), loaded and split once; never handed
+    out (``digits()`` clones them)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -50,4 +59,4 @@ def digits():
 
     images = [torch.tensor(x, dtype=torch.float32) for x in (train, validation, test)]
     classes = [torch.tensor(y, dtype=torch.int64) for y in (train_labels, validation_labels, test_labels)]
-    return Digits(*images, *classes)
+    return tuple(images + classes)

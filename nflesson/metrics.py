@@ -6,7 +6,9 @@ from typing import NamedTuple
 
 import torch
 
+from .bijector import Bijector
 from .checks import check_batch, check_finite_rows, check_int, check_number, check_seed, type_name
+from .flow import Flow
 
 # A KL estimate is never below zero but by its noise: one further below than this many standard
 # errors (and than rounding) comes from a mistake, not from chance.
@@ -42,14 +44,17 @@ def _mean_and_error(terms):
 
 
 def _log_prob_of(thing, name, method="log_prob"):
-    """``thing.<method>`` (or ``thing`` itself if it is a callable and method is log_prob), else TypeError."""
+    """``thing.<method>`` (or ``thing`` itself if it is a callable and method is log_prob), else TypeError.
+    A bijector without the method is refused too, though it is callable: calling it maps points."""
     function = None if isinstance(thing, type) else getattr(thing, method, None)
-    if function is None and method == "log_prob" and callable(thing) and not isinstance(thing, type):
+    if function is None and method == "log_prob" and callable(thing) and not isinstance(thing, (type, Bijector)):
         function = thing
     if not callable(function):
         what = "a Flow (or anything with log_prob) or a callable returning log q(x)" if name == "model" else \
             f"something with a {method} method"
-        raise TypeError(f"{name} must be {what}, got {type_name(thing)}")
+        hint = ", and a bijector is not a model: wrap it as nf.Flow([b]) (the base density pushed through it)" \
+            if isinstance(thing, Bijector) else ""
+        raise TypeError(f"{name} must be {what}, got {type_name(thing)}{hint}")
     return function
 
 
@@ -111,6 +116,8 @@ def gap(model, target, test):
     if isinstance(model_dim, int) and isinstance(target_dim, int) and model_dim != target_dim:
         raise ValueError(f"the model has dim = {model_dim} but the target has dim = {target_dim}")
     test = check_batch(test, target_dim, "test", owner="target")
+    if isinstance(model, Flow):  # before the model is called, so that the message names test, not x
+        check_batch(test, None, "test", owner="flow", dtype=getattr(model, "dtype", None))
     if len(test) < 2:
         raise ValueError(f"test must hold at least 2 points (samples of the target) for an estimate with a standard "
                          f"error, got {len(test)}")

@@ -76,15 +76,19 @@ def _check_title(title, name="title"):
 
 def _check_color(color, name="color", count=None):
     """``color`` if it is a matplotlib colour (or, given ``count``, a sequence of ``count`` colours)."""
-    if count is not None and not isinstance(color, str) and hasattr(color, "__len__") and len(color) == count:
+    sequence = not isinstance(color, str) and hasattr(color, "__len__")
+    if count is not None and sequence and len(color) == count:
         try:
             matplotlib.colors.to_rgba_array(color)
             return color
         except (TypeError, ValueError):
             pass
     if not matplotlib.colors.is_color_like(color):
+        per_point = "" if count is None else f", or one colour per point (a sequence of {count} colours)"
+        got = f"{len(color)} values" if count is not None and sequence and len(color) != count else None
+        got = f"{got} for {count} points: {color!r}" if got else repr(color)
         raise ValueError(f"{name} must be a matplotlib colour (a name such as 'k' or 'tab:blue', a '#rrggbb' string "
-                         f"or an RGB tuple), got {color!r}")
+                         f"or an RGB tuple){per_point}, got {got}")
     return color
 
 
@@ -114,6 +118,17 @@ def _check_gif_path(path):
     if folder and not os.path.isdir(folder):
         raise ValueError(f"the folder of path {text!r} does not exist; create it first (os.makedirs({folder!r}))")
     return path
+
+
+def _check_log_prob(log_prob, what):
+    """``log_prob`` if it is a function of points returning log-densities, else TypeError; a flow or
+    bijector given itself (calling one maps points, it does not score them) is told what to pass."""
+    if isinstance(log_prob, Bijector):
+        fix = "pass flow.log_prob, the flow's log-density" if callable(getattr(log_prob, "log_prob", None)) else \
+            "a bijector has no density: wrap it as nf.Flow([layer]) and pass flow.log_prob"
+        raise TypeError(f"log_prob must be {what}, got the {type_name(log_prob)} itself (calling it maps points to "
+                        f"(points, log_det)): {fix}")
+    return check_callable(log_prob, "log_prob", what)
 
 
 def _dtype_of(function):
@@ -170,13 +185,14 @@ def grid_points(bounds, size=200, dtype=None):
 def density_on_grid(log_prob, bounds, size=200):
     """exp(log_prob) on a size x size grid over 2D bounds, as a (size, size) array (rows = y).
     The grid has the dtype of the flow whose ``log_prob`` is given (else the default dtype)."""
-    check_callable(log_prob, "log_prob", "a function of points (n, 2), e.g. flow.log_prob")
+    _check_log_prob(log_prob, "a function of points (n, 2), e.g. flow.log_prob")
     check_bounds(bounds, 2)
     check_int(size, "size", low=2)
     _, points = grid_points(bounds, size, dtype=_dtype_of(log_prob))
     values = log_prob(points)
     if not isinstance(values, torch.Tensor):
-        raise TypeError(f"log_prob must return a tensor of log-densities, got {type_name(values)}")
+        hint = " (points, log_det) from a map? pass flow.log_prob" if isinstance(values, tuple) else ""
+        raise TypeError(f"log_prob must return a tensor of log-densities, got {type_name(values)}{hint}")
     if tuple(values.shape) != (size * size,):
         raise ValueError(f"log_prob must return one log-density per grid point, shape ({size * size},), got shape "
                          f"{tuple(values.shape)}")
@@ -192,7 +208,7 @@ def plot_density(log_prob, bounds, ax=None, size=200, title=None, cmap=DENSITY_C
             raise ValueError(f"log_prob given as a tensor must be a (size, size) floating grid of log-densities (a "
                              f"snapshot's log_density), got {log_prob.dtype} of shape {tuple(log_prob.shape)}")
     else:
-        check_callable(log_prob, "log_prob", "a function of points (e.g. flow.log_prob) or a (size, size) tensor")
+        _check_log_prob(log_prob, "a function of points (e.g. flow.log_prob) or a (size, size) tensor")
     check_bounds(bounds, 2)
     _check_ax(ax)
     check_int(size, "size", low=2)
@@ -630,13 +646,14 @@ class SnapshotFigure2D(SnapshotFigure):
 
 
 def _check_frames(frames):
-    if isinstance(frames, bool) or not isinstance(frames, int):
+    """``frames`` as an int if it is an integer (Python's or numpy's) >= 2, else TypeError or ValueError."""
+    if isinstance(frames, bool) or not isinstance(frames, numbers.Integral):
         raise TypeError(f"frames must be an integer >= 2 (the first frame is the base, the last the data), "
                         f"got {type_name(frames)} {frames!r}")
     if frames < 2:
         raise ValueError(f"frames must be an integer >= 2 (the first frame is the base, the last the data), "
-                         f"got {frames!r}")
-    return frames
+                         f"got {int(frames)}")
+    return int(frames)
 
 
 def layer_times(layers, frames):
@@ -644,8 +661,8 @@ def layer_times(layers, frames):
     least 4 frames per layer they are eased within each layer by the smoothstep
     s -> 3s^2 - 2s^3, so that the points slow down at every layer's output and each layer's
     move can be told apart; with fewer, easing would only make the motion jerky."""
-    check_positive_int(layers, "layers")
-    _check_frames(frames)
+    layers = check_positive_int(layers, "layers")
+    frames = _check_frames(frames)
     t = np.linspace(0.0, layers, frames)
     if frames < 4 * layers:
         return t
@@ -899,7 +916,7 @@ def save_transformation_gif(flow, path, frames=48, fps=12, **options):
     lines, figsize, dpi, time_steps, solver). A continuous-time flow goes along its ODE time, eased at
     the start and the end. Returns ``path``."""
     _check_gif_path(path)
-    _check_frames(frames)
+    frames = _check_frames(frames)
     _check_fps(fps)
     figure = TransformationFigure(flow, **options)
     images = [figure.render(t) for t in figure.times(frames)]

@@ -8,6 +8,7 @@ ipywidgets would otherwise swallow it) and kept in ``.error``.
 import base64
 import contextlib
 import io
+import math
 import traceback
 
 import torch
@@ -22,7 +23,7 @@ except ImportError as missing:  # the flow library installed without the course 
 
 from . import viz
 from .bijector import Bijector
-from .checks import check_bounds, check_callable, check_int, check_number, check_positive, type_name
+from .checks import check_bounds, check_callable, check_int, check_number, type_name
 from .elementwise import Affine, Exp, Sigmoid
 from .flow import Flow
 from .planar_radial import Planar, Radial
@@ -145,7 +146,7 @@ class TransformationPlayer(_Player):
         if not isinstance(flow, Flow):
             raise TypeError(f"TransformationPlayer shows the learned transformation of a nflesson.Flow, got "
                             f"{type_name(flow)}")
-        viz._check_frames(frames)
+        frames = viz._check_frames(frames)
         check_int(interval, "interval (milliseconds per frame)", low=1)
         self.frame = viz.TransformationFigure(flow, **options)
         layers = self.frame.layers
@@ -198,15 +199,26 @@ def _slider(value, lo, hi, step, description):
                                continuous_update=False, readout_format=".2f")
 
 
+# The scales a float32 Affine layer holds: their logs (from -85.2 to 87.5) and exp(log_scale)
+# are finite, normal float32 numbers, so the map neither collapses (scale 0) nor overflows.
+ONE_D_SCALES = (1e-37, 1e38)
+
+
 def one_d_map(kind, scale, shift):
-    """x = f(scale * z + shift) for f in {identity ("affine"), "exp", "sigmoid"}, as a Flow;
-    ``scale`` is a number > 0, ``shift`` a number."""
+    """x = f(scale * z + shift) for f in {identity ("affine"), "exp", "sigmoid"}, as a float32
+    Flow; ``scale`` is a number from 1e-37 to 1e38 (``ONE_D_SCALES``: the float32 layer holds
+    log(scale) and exp(log(scale)) as finite numbers there), ``shift`` a finite number."""
     _check_kind(kind)
-    check_positive(scale, "scale")
+    value = check_number(scale, "scale", low=0, low_open=True)
+    low, high = ONE_D_SCALES
+    if not low <= value <= high:
+        raise ValueError(f"scale must be from {low:g} to {high:g}, the scales a float32 layer holds, got {value!r} "
+                         f"(log(scale) = {math.log(value):.4g}: exp(log_scale) would "
+                         f"{'underflow' if value < low else 'overflow to inf'} in float32)")
     check_number(shift, "shift")
     affine = Affine(1)
     with torch.no_grad():
-        affine.log_scale.fill_(float(torch.tensor(scale).log()))
+        affine.log_scale.fill_(float(torch.tensor(value).log()))  # a float32 log, as lessons have always had
         affine.shift.fill_(shift)
     outer = {"affine": [], "exp": [Exp()], "sigmoid": [Sigmoid()]}[kind]
     return Flow([affine] + outer, dim=1)
@@ -262,13 +274,15 @@ def explore_linear_map():
 
 
 def draw_layer(fig, layer, bounds=((-3, 3), (-3, 3)), title=""):
-    """Two panels: N(0, I) pushed through ``layer`` (its exact density) and the warped grid."""
+    """Two panels: N(0, I) pushed through ``layer`` (its exact density) and the warped grid.
+    ``layer`` is a Bijector of dim 2 that maps the plane onto itself (not Exp or Sigmoid)."""
     if not isinstance(fig, FigureBase):
         raise TypeError(f"fig must be a matplotlib Figure or SubFigure, got {type_name(fig)}")
     if not isinstance(layer, Bijector):
         raise TypeError(f"layer must be a nflesson Bijector of the plane (e.g. nf.Planar(2)), got {type_name(layer)}")
-    if layer.dim not in (None, 2):
-        raise ValueError(f"layer must act on the plane (dim 2), got dim = {layer.dim}")
+    if layer.dim != 2:
+        raise ValueError(f"layer must act on the plane (dim 2), got dim = {layer.dim}: the density panel needs a map "
+                         f"of R^2 onto R^2 (Exp and Sigmoid, of dim None, map the plane onto a part of it only)")
     check_bounds(bounds, 2)
     viz._check_title(title)
     density_ax, grid_ax = fig.subplots(1, 2)

@@ -51,11 +51,16 @@ def test_digits_splits_are_stratified():
         assert share.abs().max() < 1
 
 
-def test_digits_splits_are_fixed_and_cached():
+def test_digits_splits_are_fixed_and_each_call_gets_tensors_of_its_own():
     """The same split with scikit-learn 1.2.2 and 1.9.1 (checked when it was written)."""
     assert DIGITS.train_labels[:10].tolist() == [2, 4, 4, 2, 3, 0, 3, 8, 7, 6]
     assert [getattr(DIGITS, name).sum().item() for name in SPLITS] == [312361.0, 93018.0, 156339.0]
-    assert nf.data.digits() is DIGITS
+    again = nf.data.digits()
+    assert again is not DIGITS and again.shape == DIGITS.shape and again.levels == DIGITS.levels
+    for name in [*SPLITS, *(f"{name}_labels" for name in SPLITS)]:
+        mine, theirs = getattr(again, name), getattr(DIGITS, name)
+        assert torch.equal(mine, theirs) and mine.dtype == theirs.dtype
+        assert mine.data_ptr() != theirs.data_ptr(), f"{name} shares its storage between calls"
 
 
 # --- dequantization and the pixel-to-real map -------------------------------------------------

@@ -4,6 +4,7 @@ careless learner commits it: every mistake gets a TypeError or ValueError in nfl
 poisoned (the rule is written in nflesson/checks.py). The flows and training loops have theirs in
 test_misuse.py."""
 
+import dataclasses
 import math
 
 import matplotlib
@@ -132,6 +133,23 @@ def test_a_target_built_from_tensors_does_not_follow_later_changes_to_them():
     assert torch.equal(target.log_prob(torch.ones(1, 2)), before)
 
 
+# --- the digits: every call hands out tensors of its own ---------------------------------------
+
+def test_an_in_place_change_to_one_calls_digits_leaves_the_next_call_alone():
+    sums = [DIGITS.train.sum().item(), DIGITS.validation.sum().item(), DIGITS.test.sum().item()]
+    spoiled = data.digits()
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'train'"):
+        spoiled.train /= 16  # divides the tensor in place, then the frozen dataclass refuses the assignment
+    assert spoiled.train.max() == 1  # this call's tensor is changed ...
+    spoiled.test.mul_(0)
+    spoiled.validation[:] = -1
+    spoiled.train_labels.zero_()
+    fresh = data.digits()  # ... and no other call's
+    assert [fresh.train.sum().item(), fresh.validation.sum().item(), fresh.test.sum().item()] == sums
+    assert fresh.train.max() == DIGITS.levels - 1 and torch.equal(fresh.train_labels, DIGITS.train_labels)
+    assert DIGITS.test.sum().item() == sums[2] and set(DIGITS.train_labels.tolist()) == set(range(10))
+
+
 # --- the gap to the truth -----------------------------------------------------------------------
 
 GAUSSIAN = data.get("gaussian2d")
@@ -208,6 +226,17 @@ def test_reverse_gap_of_an_unnormalised_target_without_log_z_is_refused():
     (lambda: nf.reverse_gap(gaussian_flow(), GAUSSIAN, n=100.0), TypeError, "n must be an integer >= 2"),
     (lambda: nf.reverse_gap(gaussian_flow(), data.get("gaussian1d")), ValueError, "the flow has dim = 2 but the "
                                                                                   "target has dim = 1"),
+    (lambda: nf.gap(nf.Affine(2), GAUSSIAN, GAUSSIAN_TEST), TypeError,
+     r"model must be a Flow .* got Affine, and a bijector is not a model: wrap it as nf\.Flow\(\[b\]\)"),
+    (lambda: nf.gap(nf.Planar(2).double(), GAUSSIAN, GAUSSIAN_TEST), TypeError, "a bijector is not a model"),
+    (lambda: nf.reverse_gap(nf.Affine(2), GAUSSIAN), TypeError, r"flow must be something with a sample_and_log_prob "
+                                                                r"method, got Affine, and a bijector is not a model: "
+                                                                r"wrap it as nf\.Flow\(\[b\]\)"),
+    (lambda: nf.gap(nf.flows.linear(2), MOONS, MOONS.sample(50).double()), TypeError,
+     r"^test is float64 but this flow computes in float32: convert the points \(\.float\(\)\) or the flow "
+     r"\(\.double\(\)\)"),
+    (lambda: nf.gap(gaussian_flow(), GAUSSIAN, GAUSSIAN_TEST.float()), TypeError,
+     "^test is float32 but this flow computes in float64"),
     (lambda: nf.reverse_gap(GAUSSIAN, gaussian_flow()), TypeError, "flow must be something with a "
                                                                    "sample_and_log_prob method, got Gaussian"),
 ])
@@ -511,6 +540,22 @@ def test_a_snapshot_figure_refuses_indices_outside_the_run(history):
     (lambda: viz.plot_samples([[0.0, 0.0]]), TypeError, "samples must be a torch.Tensor"),
     (lambda: viz.plot_samples(torch.zeros(3, 3)), ValueError, "samples has 3 columns"),
     (lambda: viz.plot_samples(torch.zeros(3, 2), color="blurple"), ValueError, "color must be a matplotlib colour"),
+    (lambda: viz.plot_samples(torch.zeros(20, 2), color=["r"] * 3), ValueError,
+     r"color must be a matplotlib colour \(.*\), or one colour per point \(a sequence of 20 colours\), got 3 values "
+     r"for 20 points: \['r', 'r', 'r'\]"),
+    (lambda: viz.plot_samples(torch.zeros(20, 2), color="blurple"), ValueError, r"or one colour per point .* got "
+                                                                                 r"'blurple'"),
+    (lambda: viz.plot_density(planar_flow(), PLANE), TypeError, r"log_prob must be a function of points .* got the "
+                                                                r"Flow itself .*: pass flow\.log_prob"),
+    (lambda: viz.plot_density(nf.Planar(2), PLANE), TypeError, r"got the Planar itself .* a bijector has no density: "
+                                                               r"wrap it as nf\.Flow\(\[layer\]\) and pass "
+                                                               r"flow\.log_prob"),
+    (lambda: viz.density_on_grid(planar_flow(), PLANE, 5), TypeError, r"log_prob must be a function of points "
+                                                                      r"\(n, 2\).* got the Flow itself .*: pass "
+                                                                      r"flow\.log_prob"),
+    (lambda: viz.density_on_grid(planar_flow().forward, PLANE, 5), TypeError, r"must return a tensor of "
+                                                                              r"log-densities, got tuple .* pass "
+                                                                              r"flow\.log_prob"),
     (lambda: viz.plot_samples(torch.zeros(3, 2), alpha=2), ValueError, "alpha must be >= 0 and <= 1"),
     (lambda: viz.plot_samples(torch.zeros(3, 2), bounds=((0, 0), (0, 1))), ValueError, "must have low < high"),
     (lambda: viz.plot_1d_map(planar_flow()), ValueError, "a bijector of dim 1, got dim = 2"),
@@ -543,6 +588,9 @@ def test_a_snapshot_figure_refuses_indices_outside_the_run(history):
     (lambda: viz.loss_limits([1.0, 2.0], squash=0), ValueError, "squash must be >= 1"),
     (lambda: viz.layer_times(0, 5), ValueError, "layers must be an integer >= 1"),
     (lambda: viz.layer_times(3, 4.0), TypeError, "frames must be an integer >= 2"),
+    (lambda: viz.layer_times(3, np.float64(8.0)), TypeError, r"frames must be an integer >= 2 .* got float64 "
+                                                             r"(np\.float64\()?8\.0"),
+    (lambda: viz.layer_times(3, np.int64(1)), ValueError, "frames must be an integer >= 2 .* got 1$"),
     (lambda: viz.position_colors(torch.zeros(3)), ValueError, r"points must have shape \(batch, dim\)"),
     (lambda: viz.plot_made(planar_flow()), TypeError, "made must be a nflesson MADE network"),
     (lambda: viz.figure_image("figure"), TypeError, "fig must be a matplotlib Figure"),
@@ -564,6 +612,31 @@ def test_figures_of_a_float64_flow_are_drawn_in_its_dtype():
     viz.plot_warped_grid(flow, PLANE, lines=3, resolution=5)
     viz.plot_1d_map(nf.Flow([nf.Affine(1)]).double(), n=100)
     plt.close("all")
+
+
+def test_density_grids_are_computed_without_gradients():
+    grad_modes = []
+
+    def log_prob(x):
+        grad_modes.append(torch.is_grad_enabled())
+        return MOONS.log_prob(x)
+
+    flow = planar_flow()
+    viz.density_on_grid(log_prob, PLANE, 5)
+    viz.plot_density(log_prob, PLANE, size=5)
+    plt.close("all")
+    assert grad_modes == [False, False]
+    assert not torch.as_tensor(viz.density_on_grid(flow.log_prob, PLANE, 5)).requires_grad
+
+
+def test_frames_may_be_numpy_integers(tmp_path):
+    assert np.array_equal(viz.layer_times(3, np.int64(8)), viz.layer_times(3, 8))
+    assert np.array_equal(viz.layer_times(np.int32(2), np.int16(9)), viz.layer_times(2, 9))
+    flow = planar_flow()
+    path = viz.save_transformation_gif(flow, tmp_path / "flow.gif", frames=np.int64(3), n_points=20, lines=3)
+    assert path.exists()
+    player = widgets.TransformationPlayer(flow, frames=np.int64(8), n_points=20, lines=3)
+    assert player.play.max == 7 and type(player.play.max) is int and len(player.times) == 8
 
 
 # --- widgets ----------------------------------------------------------------------------------------
@@ -612,10 +685,40 @@ def test_a_history_of_a_flow_in_more_dimensions_has_no_pictures():
     (lambda: widgets.draw_layer(viz.agg_figure((4, 2)), "planar"), TypeError, "layer must be a nflesson Bijector"),
     (lambda: widgets.draw_layer(None, nf.Planar(2)), TypeError, "fig must be a matplotlib Figure or SubFigure"),
     (lambda: widgets.draw_layer(viz.agg_figure((4, 2)), nf.Planar(2), bounds=((-3, 3),)), ValueError, "bounds must"),
+    (lambda: widgets.draw_layer(viz.agg_figure((4, 2)), nf.Exp()), ValueError,
+     r"layer must act on the plane \(dim 2\), got dim = None: the density panel needs a map of R\^2 onto R\^2"),
+    (lambda: widgets.draw_layer(viz.agg_figure((4, 2)), nf.Sigmoid()), ValueError, "got dim = None: the density "
+                                                                                   "panel needs a map of R"),
+    (lambda: widgets.one_d_map("affine", 1e-50, 0), ValueError, r"scale must be from 1e-37 to 1e\+38, the scales a "
+                                                                r"float32 layer holds, got 1e-50 \(log\(scale\) = "
+                                                                r"-115.1: exp\(log_scale\) would underflow in float32"),
+    (lambda: widgets.one_d_map("affine", 1e40, 0), ValueError, r"scale must be from 1e-37 to 1e\+38.* got 1e\+40 "
+                                                               r"\(log\(scale\) = 92.1: exp\(log_scale\) would "
+                                                               r"overflow to inf in float32"),
+    (lambda: widgets.one_d_map("exp", np.float64(1e-300), 0), ValueError, "scale must be from 1e-37 to 1e"),
+    (lambda: widgets.one_d_map("exp", INF, 0), ValueError, "scale must be a finite number, got inf"),
 ])
 def test_widgets_check_their_arguments(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_one_d_map_keeps_every_scale_it_takes_finite_and_its_lessons_values_unchanged():
+    for scale in (1e-37, 1e-20, 0.2, 1.5, 3.0, 1e20, 1e38, np.float64(2.5), 7):
+        log_scale = widgets.one_d_map("affine", scale, 0.0).layers[0].log_scale
+        assert torch.isfinite(log_scale).all() and torch.isfinite(log_scale.exp()).all() and log_scale.exp() > 0
+    for scale in (1.0, 1.5, 3.0, 0.65):  # as before: the float32 log of the scale, bit for bit
+        assert torch.equal(widgets.one_d_map("sigmoid", scale, 0.0).layers[0].log_scale.detach(),
+                           torch.tensor(scale).log().reshape(1))
+
+
+def test_draw_layer_refuses_a_layer_off_the_plane_before_drawing():
+    fig = viz.agg_figure((4, 2))
+    with pytest.raises(ValueError, match="the density panel needs a map of R"):
+        widgets.draw_layer(fig, nf.Exp())
+    assert fig.axes == []
+    widgets.draw_layer(fig, nf.Planar(2))
+    assert len(fig.axes) == 2
 
 
 # --- exercises: any malformed answer is feedback, from the checker itself ----------------------------
