@@ -28,7 +28,8 @@ __all__ = [
     "ContinuousFlow", "Coupling", "Exp", "Flow", "Inverse", "Linear", "LogitPixels", "LULinear", "MADE",
     "MaskedAutoregressive", "Permute", "Planar", "Radial", "RationalQuadraticSpline", "Sigmoid",
     "SplineAutoregressive", "SplineCoupling", "SplineTransformer", "VelocityMLP",
-    "Gap", "History", "TrainingError", "TrainingWarning", "bits_per_dim", "continuous", "data", "dequantization", "dequantize",
+    "Gap", "History", "TrainingError", "TrainingWarning", "bits_per_dim", "continuous", "data", "dequantization",
+    "dequantize",
     "dequantized_log_likelihood", "fit", "fit_flow_matching", "fit_reverse_kl", "flow_matching_loss", "flows", "gap",
     "history", "nets", "reverse_gap", "threads", "train", "transformers", "viz", "widgets",
 ]

@@ -278,7 +278,8 @@ def flow_matching_loss(velocity, x, z, t, sigma_min=0.0):
     z = check_batch(z, x.shape[1], "z", owner="data x", dtype=x.dtype)
     if len(z) != len(x) or not isinstance(t, torch.Tensor) or t.shape != (len(x),):
         raise ValueError(f"flow_matching_loss pairs each point with one noise and one time: x, z and t must have "
-                         f"{len(x)} rows, got z of shape {tuple(z.shape)} and t of shape {tuple(getattr(t, 'shape', ()))}")
+                         f"{len(x)} rows, got z of shape {tuple(z.shape)} and t of shape "
+                         f"{tuple(getattr(t, 'shape', ()))}")
     if not ((t >= 0) & (t <= 1)).all():
         raise ValueError("t must hold times in [0, 1], the path's start (the noise) and end (the data)")
     check_number(sigma_min, "sigma_min", low=0, high=1, high_open=True)

@@ -13,21 +13,18 @@ for xi is a quadratic a xi^2 + b xi + c = 0, whose root in [0, 1] is taken as
 2c / (-b - sqrt(b^2 - 4ac)) where b >= 0 and as (-b + sqrt(b^2 - 4ac)) / 2a where b < 0, the two
 forms of the same root, each free of cancellation where it is used.
 
-The raw numbers are bounded softly before they become knots (``knots``), whatever their size:
-with clamp(r, c) = c tanh(r / c) (nflesson.nets.soft_clamp),
+The raw numbers are bounded softly before they become knots (``knots``): with
+clamp(r, c) = c tanh(r / c) (nflesson.nets.soft_clamp),
 
     widths w_k = MIN_BIN + (1 - bins MIN_BIN) softmax(clamp(raw widths, SIZE_BOUND))_k (heights alike),
     inner derivatives d_k = MIN_DERIVATIVE + softplus(clamp(raw d_k, DERIVATIVE_BOUND) + shift),
 
-so two bins' widths (or heights) differ by a factor below R = exp(2 SIZE_BOUND) = sqrt(MAX_BIN_SLOPE),
-every bin's slope s = h/w lies in [1/R^2, R^2] = [1 / MAX_BIN_SLOPE, MAX_BIN_SLOPE] and every d_k in
-[MIN_DERIVATIVE, MAX_DERIVATIVE]; within a bin f' lies between min^2 / max and 2 max of its s, d_k
-and d_{k+1} (checked numerically in the tests), so between 1e-9 and 2e3. Raw widths and heights far
-beyond SIZE_BOUND barely move the knots (d clamp / dr = 1 / cosh^2(r / c)), and a raw derivative
-moves its d_k by at most as much as it changes: a conditioner with large outputs can make the spline
-neither arbitrarily steep nor arbitrarily sensitive to those outputs, which keeps stacks of layers
-(each conditioner fed by the layers before it) well conditioned (tests/test_extreme_parameters.py). All-zero raw numbers still give the identity: equal bins and
-unit derivatives, with shift = log(e^(1 - MIN_DERIVATIVE) - 1).
+so two bins' widths (or heights) differ by less than a factor R = exp(2 SIZE_BOUND) = sqrt(MAX_BIN_SLOPE),
+every bin's slope s = h/w lies in [1 / MAX_BIN_SLOPE, MAX_BIN_SLOPE] and every d_k in
+[MIN_DERIVATIVE, MAX_DERIVATIVE]. However large a conditioner's outputs grow, the spline can become
+neither arbitrarily steep nor arbitrarily sensitive to them, which keeps stacks of layers invertible
+to near machine precision (tests/test_extreme_parameters.py). All-zero raw numbers still give the
+identity: equal bins and unit derivatives, with shift = log(e^(1 - MIN_DERIVATIVE) - 1).
 """
 
 import math

@@ -27,7 +27,8 @@ import math
 import numpy as np
 import torch
 
-from .checks import check_batch, check_bounds, check_generator, check_number, check_positive, check_positive_int, type_name
+from .checks import (check_batch, check_bounds, check_generator, check_number, check_positive, check_positive_int,
+                     type_name)
 
 LOG_2PI = math.log(2 * math.pi)
 

@@ -13,8 +13,8 @@ import torch
 from tqdm.auto import trange
 
 from .bijector import Bijector
-from .checks import (check_batch, check_bounds, check_callable, check_finite_rows, check_flag, check_number, check_positive,
-                     check_positive_int, check_seed)
+from .checks import (check_batch, check_bounds, check_callable, check_finite_rows, check_flag, check_number,
+                     check_positive, check_positive_int, check_seed)
 from .continuous import ContinuousFlow, flow_matching_loss
 from .flow import Flow, continuous_of
 from .history import SnapshotRecorder
