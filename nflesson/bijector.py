@@ -4,23 +4,32 @@ Convention (as in torch.distributions): ``forward`` maps base -> data (sampling)
 ``inverse`` maps data -> base (scoring). Tensors are (batch, dim); each call returns the
 image and ``log|det J|`` of the direction called, shape (batch,). A bijector with parameters
 takes points of their dtype; a batch of 0 points gives an empty result (nflesson.checks).
+
+A conditional bijector (``context_size`` k > 0) also takes a context c, a (batch, k) tensor or
+one (k,) row for the whole batch, which its networks read: x = f(z; c). The Jacobian is taken
+with respect to the points only, so every log-det formula stays as it is. Bijectors without a
+conditioner accept a context and ignore it.
 """
 
 import itertools
 
+import torch
 from torch import nn
 
 from .checks import check_batch
 
 
 class Bijector(nn.Module):
-    """Base class. Subclasses implement ``_forward(z)`` and ``_inverse(x)``, both returning
-    ``(output, log_abs_det)``; the public ``forward``/``inverse`` check their input first.
+    """Base class. Subclasses implement ``_forward(z)`` and ``_inverse(x)`` (a conditional one,
+    with ``context_size`` > 0, ``_forward(z, context)`` and ``_inverse(x, context)``), both
+    returning ``(output, log_abs_det)``; the public ``forward``/``inverse`` check their input
+    first.
 
     ``dim`` is the number of columns the bijector accepts (None: any).
     """
 
     dim = None
+    context_size = 0  # the width k of the context a conditional bijector reads (0: none)
     noun = None  # what error messages call it (None: its class name)
 
     @property
@@ -37,13 +46,36 @@ class Bijector(nn.Module):
         or ValueError (nflesson.checks.check_batch) naming ``what`` they are."""
         return check_batch(points, self.dim, what, owner=self.noun or type(self).__name__, dtype=self.dtype)
 
-    def forward(self, z):
-        z = self.checked(z)
-        return (z.clone(), z.new_zeros(0)) if len(z) == 0 else self._forward(z)
+    def checked_context(self, context, batch):
+        """The context as a (batch, k) tensor for a conditional bijector (a (k,) row is repeated
+        for every point), None for an unconditional one (which ignores any context); else
+        TypeError or ValueError saying what is needed."""
+        k = self.context_size
+        if not k:
+            return None
+        owner = self.noun or type(self).__name__
+        if context is None:
+            raise ValueError(f"this {owner} is conditional on a context of width {k}: pass context=c, a tensor "
+                             f"of shape (batch, {k}) or ({k},)")
+        if not isinstance(context, torch.Tensor):
+            raise TypeError(f"context must be a tensor of shape (batch, {k}) or ({k},), got {type(context).__name__}")
+        if context.dim() == 1:
+            context = context.expand(batch, -1)
+        return check_batch(context, k, "context", owner=f"{owner}'s context", dtype=self.dtype)
 
-    def inverse(self, x):
+    def forward(self, z, context=None):
+        z = self.checked(z)
+        context = self.checked_context(context, len(z))
+        if context is not None and len(context) != len(z):
+            raise ValueError(f"context has {len(context)} rows for {len(z)} points: one row per point, or one (k,) row")
+        return (z.clone(), z.new_zeros(0)) if len(z) == 0 else call(self, "_forward", z, context)
+
+    def inverse(self, x, context=None):
         x = self.checked(x)
-        return (x.clone(), x.new_zeros(0)) if len(x) == 0 else self._inverse(x)
+        context = self.checked_context(context, len(x))
+        if context is not None and len(context) != len(x):
+            raise ValueError(f"context has {len(context)} rows for {len(x)} points: one row per point, or one (k,) row")
+        return (x.clone(), x.new_zeros(0)) if len(x) == 0 else call(self, "_inverse", x, context)
 
     def _forward(self, z):
         raise NotImplementedError
@@ -66,13 +98,21 @@ class Inverse(Bijector):
         if not isinstance(bijector, Bijector):
             raise TypeError(f"Inverse needs a nflesson.Bijector, got {type(bijector).__name__}")
         self.bijector = bijector
-        self.dim = bijector.dim
+        self.dim, self.context_size = bijector.dim, bijector.context_size
 
-    def _forward(self, z):
-        return self.bijector._inverse(z)
+    def _forward(self, z, context=None):
+        return call(self.bijector, "_inverse", z, context)
 
-    def _inverse(self, x):
-        return self.bijector._forward(x)
+    def _inverse(self, x, context=None):
+        return call(self.bijector, "_forward", x, context)
+
+
+def call(bijector, method, points, context):
+    """``bijector._forward(points)`` (or ``_inverse``), with the context for a conditional
+    bijector: unconditional ones take no context argument."""
+    if bijector.context_size:
+        return getattr(bijector, method)(points, context)
+    return getattr(bijector, method)(points)
 
 
 def batch_constant(value, x):

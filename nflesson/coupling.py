@@ -7,7 +7,7 @@ network pass."""
 import torch
 
 from .bijector import Bijector
-from .checks import check_flag, check_positive_int
+from .checks import check_flag, check_int, check_positive_int
 from .nets import mlp
 from .transformers import AdditiveTransformer, AffineTransformer, SplineTransformer, check_transformer
 
@@ -47,12 +47,15 @@ class Coupling(Bijector):
     elementwise ``transformer`` (nflesson.transformers) and theta from the conditioner, a
     two-hidden-layer MLP of the kept coordinates; log|det J| = sum_j log f'(z_j). The inverse
     runs the same conditioner on x_kept = z_kept and inverts each f. Starts as the identity
-    (the conditioner's last layer starts at zero)."""
+    (the conditioner's last layer starts at zero). With ``context`` = k > 0 the conditioner also
+    reads a context c (k numbers per point): theta = theta(z_kept, c), a conditional layer; the
+    Jacobian in z and its log-det are unchanged."""
 
-    def __init__(self, dim, transformer, mask=None, hidden=64):
+    def __init__(self, dim, transformer, mask=None, hidden=64, context=0):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
         check_positive_int(hidden, "hidden")
+        check_int(context, "context")
         check_transformer(transformer)
         mask = coupling_mask(dim, mask)
         self.transformer = transformer
@@ -65,11 +68,14 @@ class Coupling(Bijector):
         # split and joined with slices, which cost less than gathers in both passes.
         n_kept = len(kept)
         self.block = "first" if mask[:n_kept].all() else "last" if mask[-n_kept:].all() else None
-        self.conditioner = mlp(len(kept), hidden, transformer.params_per_dim * len(changed))
+        self.context_size = context
+        self.conditioner = mlp(len(kept), hidden, transformer.params_per_dim * len(changed), context=context)
 
-    def transformer_parameters(self, kept):
-        """theta of the changed coordinates, (batch, params_per_dim, changed), from the kept part."""
-        return self.conditioner(kept).unflatten(-1, (self.transformer.params_per_dim, -1))
+    def transformer_parameters(self, kept, context=None):
+        """theta of the changed coordinates, (batch, params_per_dim, changed), from the kept part
+        (and the context, (batch, k), for a conditional layer)."""
+        inputs = kept if context is None else torch.cat([kept, context], -1)
+        return self.conditioner(inputs).unflatten(-1, (self.transformer.params_per_dim, -1))
 
     def _split(self, z):
         """(kept, changed) parts of z."""
@@ -88,19 +94,20 @@ class Coupling(Bijector):
             return torch.cat([changed, kept], -1)
         return torch.cat([kept, changed], -1)[:, self.unshuffle]
 
-    def _transform(self, points, inverse):
+    def _transform(self, points, inverse, context):
         kept, changed = self._split(points)
-        changed, log_derivative = self.transformer(changed, self.transformer_parameters(kept), inverse)
+        changed, log_derivative = self.transformer(changed, self.transformer_parameters(kept, context), inverse)
         return self._join(kept, changed), log_derivative.sum(-1)
 
-    def _forward(self, z):
-        return self._transform(z, inverse=False)
+    def _forward(self, z, context=None):
+        return self._transform(z, False, context)
 
-    def _inverse(self, x):
-        return self._transform(x, inverse=True)
+    def _inverse(self, x, context=None):
+        return self._transform(x, True, context)
 
     def extra_repr(self):
-        return f"dim={self.dim}, mask={self.mask.int().tolist()}, {self.transformer!r}"
+        context = f", context={self.context_size}" if self.context_size else ""
+        return f"dim={self.dim}, mask={self.mask.int().tolist()}, {self.transformer!r}{context}"
 
 
 class AffineCoupling(Coupling):
@@ -108,16 +115,16 @@ class AffineCoupling(Coupling):
     (RealNVP). With ``additive=True`` s = 0 (NICE: volume preserving). The log-scale is bounded,
     s = soft_clamp(raw, max_log_scale)."""
 
-    def __init__(self, dim=2, mask=None, hidden=64, additive=False, max_log_scale=3.0):
+    def __init__(self, dim=2, mask=None, hidden=64, additive=False, max_log_scale=3.0, context=0):
         check_flag(additive, "additive")
         transformer = AdditiveTransformer() if additive else AffineTransformer(max_log_scale)
-        super().__init__(dim, transformer, mask, hidden)
+        super().__init__(dim, transformer, mask, hidden, context)
         self.additive, self.max_log_scale = additive, max_log_scale
 
-    def shift_and_log_scale(self, kept):
+    def shift_and_log_scale(self, kept, context=None):
         """(t, s) for the changed coordinates, each (batch, changed), from the kept part
         (batch, kept); s is None for an additive layer. x_changed = z_changed * exp(s) + t."""
-        return self.transformer.shift_and_log_scale(self.transformer_parameters(kept))
+        return self.transformer.shift_and_log_scale(self.transformer_parameters(kept, context))
 
 
 class SplineCoupling(Coupling):
@@ -125,7 +132,7 @@ class SplineCoupling(Coupling):
     bins on [-bound, bound] (Durkan et al., 2019): x_j = f(z_j; theta_j(z_kept)), 3 bins - 1
     parameters per changed coordinate; log|det J| = sum_j log f'(z_j)."""
 
-    def __init__(self, dim=2, mask=None, hidden=64, bins=8, bound=5.0):
+    def __init__(self, dim=2, mask=None, hidden=64, bins=8, bound=5.0, context=0):
         transformer = SplineTransformer(bins, bound)
-        super().__init__(dim, transformer, mask, hidden)
+        super().__init__(dim, transformer, mask, hidden, context)
         self.bins, self.bound = transformer.bins, transformer.bound

@@ -10,7 +10,7 @@ import torch
 from torch import distributions as D
 from torch import nn
 
-from .bijector import Bijector
+from .bijector import Bijector, call
 from .checks import check_batch, check_flag, check_int, check_positive_int, type_name
 from .continuous import ContinuousFlow
 from .elementwise import ActNorm
@@ -22,6 +22,11 @@ class Flow(Bijector):
     ``base`` defaults to a standard normal on R^dim whose loc/scale are buffers, so the flow
     moves with ``.to(device)``/``.double()`` and its ``state_dict`` is complete. ``dim`` is
     taken from the bijectors when not given. A Flow is itself a Bijector (flows nest).
+
+    A flow with conditional layers is a conditional density q(x | c): its ``context_size`` is
+    theirs (they must agree), and ``log_prob``, ``sample``, ``sample_and_log_prob``, ``trace``,
+    ``forward`` and ``inverse`` take ``context=c`` (nflesson.bijector), which every conditional
+    layer reads and the others ignore.
     """
 
     noun = "flow"
@@ -43,6 +48,10 @@ class Flow(Bijector):
         if not dims:
             raise ValueError("no bijector fixes the dimension: pass dim=...")
         self.dim = dims.pop()
+        contexts = {b.context_size for b in bijectors if b.context_size}
+        if len(contexts) > 1:
+            raise ValueError(f"the conditional layers disagree on the context's width: {sorted(contexts)}")
+        self.context_size = contexts.pop() if contexts else 0
         _check_base(base, self.dim)
         self.layers = nn.ModuleList(bijectors)
         self.custom_base = base
@@ -56,29 +65,31 @@ class Flow(Bijector):
             return self.custom_base
         return D.Independent(D.Normal(self.base_loc, self.base_scale, validate_args=False), 1, validate_args=False)
 
-    def _forward(self, z):
+    def _forward(self, z, context=None):
         log_dets = []
         for layer in self.layers:
-            z, log_det = layer._forward(z)
+            z, log_det = call(layer, "_forward", z, context)
             log_dets.append(log_det)
         return z, _total(log_dets, z)
 
-    def _inverse(self, x):
+    def _inverse(self, x, context=None):
         log_dets = []
         for layer in reversed(self.layers):
-            x, log_det = layer._inverse(x)
+            x, log_det = call(layer, "_inverse", x, context)
             log_dets.append(log_det)
         return x, _total(log_dets, x)
 
-    def log_prob(self, x):
+    def log_prob(self, x, context=None):
         """log p(x) = log p_base(f^{-1}(x)) + log|det J_{f^{-1}}(x)|, shape (batch,); NaN for a
-        point with a NaN coordinate, -inf for one with an infinite coordinate (density 0)."""
+        point with a NaN coordinate, -inf for one with an infinite coordinate (density 0).
+        A conditional flow scores log q(x | c) with ``context`` c ((batch, k) or (k,))."""
         x = self.checked(x, "x")
+        context = self._context_for(context, len(x))
         if len(x) == 0:
             return x.new_zeros(0)
         fresh = self._uninitialized() if self.training and torch.is_grad_enabled() else ()
         try:
-            z, log_det = self._inverse(x)
+            z, log_det = self._inverse(x, context)
         except Exception:
             for layer in fresh:  # a failed pass initialises nothing
                 layer.reset()
@@ -93,22 +104,34 @@ class Flow(Bijector):
         """The ActNorm layers that the next training pass would initialise."""
         return [m for m in self.modules() if isinstance(m, ActNorm) and not m.initialized]
 
-    def sample(self, n):
-        """n samples (no gradient), shape (n, dim)."""
-        with torch.no_grad():
-            return self._forward(self.base.sample((check_positive_int(n, "n"),)))[0]
+    def _context_for(self, context, n):
+        """The checked (n, k) context of a conditional flow (None for an unconditional one)."""
+        context = self.checked_context(context, n)
+        if context is not None and len(context) != n:
+            raise ValueError(f"context has {len(context)} rows for {n} points: give one row per point, or one "
+                             f"({self.context_size},) row for all")
+        return context
 
-    def sample_and_log_prob(self, n):
+    def sample(self, n, context=None):
+        """n samples (no gradient), shape (n, dim); for a conditional flow, n samples of
+        q(x | c) for a (k,) context, or one per row of an (n, k) context."""
+        context = self._context_for(context, check_positive_int(n, "n"))
+        with torch.no_grad():
+            return self._forward(self.base.sample((n,)), context)[0]
+
+    def sample_and_log_prob(self, n, context=None):
         """n reparametrised samples and their log-density in one forward pass:
-        log p(x) = log p_base(z) - log|det J_f(z)|. Differentiable (used for reverse KL)."""
-        z = self.base.rsample((check_positive_int(n, "n"),))
-        x, log_det = self._forward(z)
+        log p(x) = log p_base(z) - log|det J_f(z)|. Differentiable (used for reverse KL).
+        ``context`` as for ``sample``."""
+        context = self._context_for(context, check_positive_int(n, "n"))
+        z = self.base.rsample((n,))
+        x, log_det = self._forward(z, context)
         return x, self.base.log_prob(z) - log_det
 
-    def trace(self, points, inverse=False):
+    def trace(self, points, inverse=False, context=None):
         """The points after each layer: [z, b_1(z), b_2(b_1(z)), ...] (base -> data), or with
         ``inverse=True`` [x, b_K^{-1}(x), ...] (data -> base). For layer-by-layer plots."""
-        return LayerStages(self).points(points, check_flag(inverse, "inverse"))
+        return LayerStages(self).points(points, check_flag(inverse, "inverse"), context=context)
 
     def stages(self, time_steps=16, solver=None):
         """The stages along the map, for plots: one per layer (``LayerStages``), or, for a Flow
@@ -168,16 +191,18 @@ class LayerStages:
         self.count = self.end = len(flow.layers)
 
     @torch.no_grad()
-    def points(self, x, inverse=False, log_det=False):
+    def points(self, x, inverse=False, log_det=False, context=None):
         """[x, b_1(x), b_2(b_1(x)), ...] (with ``inverse=True``: [x, b_K^{-1}(x), ...]) and,
-        with ``log_det``, [0, log|det J_1|, log|det J_1| + log|det J_2|, ...]."""
+        with ``log_det``, [0, log|det J_1|, log|det J_1| + log|det J_2|, ...]; ``context``
+        for a conditional flow."""
         x = self.flow.checked(x, "points")
+        context = self.flow._context_for(context, len(x))
         check_flag(inverse, "inverse")
         check_flag(log_det, "log_det")
         layers = reversed(self.flow.layers) if inverse else self.flow.layers
         points, totals = [x], [x.new_zeros(x.shape[0])]
         for layer in layers:
-            x, step = layer.inverse(x) if inverse else layer(x)
+            x, step = layer.inverse(x, context) if inverse else layer(x, context)
             points.append(x)
             if log_det:
                 totals.append(totals[-1] + step)

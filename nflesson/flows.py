@@ -5,7 +5,7 @@ import torch
 
 from .autoregressive import MaskedAutoregressive, SplineAutoregressive
 from .bijector import Inverse
-from .checks import check_flag, check_positive_int
+from .checks import check_flag, check_int, check_positive_int
 from .coupling import AffineCoupling, SplineCoupling, coupling_mask
 from .flow import Flow
 from .elementwise import ActNorm
@@ -14,9 +14,10 @@ from .planar_radial import Planar, Radial
 from .spline import check_bins_and_bound
 
 
-def _check_sizes(factory, dim, layers, hidden=None, min_dim=1):
+def _check_sizes(factory, dim, layers, hidden=None, min_dim=1, context=0):
     """Check a factory's sizes before any layer is built (building draws random numbers)."""
     check_positive_int(dim, "dim")
+    check_int(context, "context")
     check_positive_int(layers, "layers")
     if hidden is not None:
         check_positive_int(hidden, "hidden")
@@ -63,15 +64,16 @@ def _orders(dim, layers):
     return _alternate(order, order.flip(0), layers)
 
 
-def realnvp(dim=2, layers=8, hidden=64, additive=False):
+def realnvp(dim=2, layers=8, hidden=64, additive=False, context=0):
     """RealNVP: affine coupling layers whose masks alternate between keeping the first half and
     keeping the second half, so that every coordinate gets transformed; the layer next to the
     data keeps the first half. ``additive=True`` gives NICE's additive coupling layers, a
     volume-preserving flow (log-det 0); NICE itself ends with a diagonal scaling, which you add
-    as ``Flow([*flow.layers, Affine(dim)])``."""
-    _check_sizes("realnvp", dim, layers, hidden, min_dim=2)
+    as ``Flow([*flow.layers, Affine(dim)])``. ``context`` = k > 0 makes it conditional: q(x | c)
+    for a context c of k numbers, which every conditioner reads (nflesson.bijector)."""
+    _check_sizes("realnvp", dim, layers, hidden, min_dim=2, context=context)
     check_flag(additive, "additive")
-    return Flow([AffineCoupling(dim, m, hidden, additive) for m in _masks(dim, layers)])
+    return Flow([AffineCoupling(dim, m, hidden, additive, context=context) for m in _masks(dim, layers)])
 
 
 def glow(dim=64, layers=4, hidden=32):
@@ -85,32 +87,35 @@ def glow(dim=64, layers=4, hidden=32):
     return Flow([layer for step in steps for layer in step])
 
 
-def _autoregressive_layers(dim, layers, hidden):
+def _autoregressive_layers(dim, layers, hidden, context):
     """MAF layers whose autoregressive orders flip from layer to layer (``_orders``)."""
-    return [MaskedAutoregressive(dim, hidden, o) for o in _orders(dim, layers)]
+    return [MaskedAutoregressive(dim, hidden, o, context=context) for o in _orders(dim, layers)]
 
 
-def maf(dim=2, layers=8, hidden=64):
-    """Masked autoregressive flow: scoring in one pass per layer, sampling in dim passes."""
-    _check_sizes("maf", dim, layers, hidden)
-    return Flow(_autoregressive_layers(dim, layers, hidden))
+def maf(dim=2, layers=8, hidden=64, context=0):
+    """Masked autoregressive flow: scoring in one pass per layer, sampling in dim passes.
+    ``context`` = k > 0: conditional on k numbers, as in ``realnvp``."""
+    _check_sizes("maf", dim, layers, hidden, context=context)
+    return Flow(_autoregressive_layers(dim, layers, hidden, context))
 
 
-def iaf(dim=2, layers=8, hidden=64):
+def iaf(dim=2, layers=8, hidden=64, context=0):
     """Inverse autoregressive flow: sampling (and sample_and_log_prob) in one pass per layer,
-    scoring new points in dim passes. The flow of choice for variational inference."""
-    _check_sizes("iaf", dim, layers, hidden)
-    return Flow([Inverse(layer) for layer in _autoregressive_layers(dim, layers, hidden)])
+    scoring new points in dim passes. The flow of choice for variational inference.
+    ``context`` = k > 0: conditional on k numbers, as in ``realnvp``."""
+    _check_sizes("iaf", dim, layers, hidden, context=context)
+    return Flow([Inverse(layer) for layer in _autoregressive_layers(dim, layers, hidden, context)])
 
 
-def nsf(dim=2, layers=4, hidden=64, bins=8, bound=5.0, autoregressive=False):
+def nsf(dim=2, layers=4, hidden=64, bins=8, bound=5.0, autoregressive=False, context=0):
     """Neural spline flow (Durkan et al., 2019): spline coupling layers whose masks alternate as
     in ``realnvp``, or with ``autoregressive=True`` spline autoregressive layers whose orders
     flip as in ``maf`` (one pass to score, dim passes to sample). Each changed coordinate goes
-    through a monotone rational-quadratic spline with ``bins`` bins on [-bound, bound]."""
+    through a monotone rational-quadratic spline with ``bins`` bins on [-bound, bound].
+    ``context`` = k > 0: conditional on k numbers, as in ``realnvp``."""
     check_flag(autoregressive, "autoregressive")
-    _check_sizes("nsf", dim, layers, hidden, min_dim=1 if autoregressive else 2)
+    _check_sizes("nsf", dim, layers, hidden, min_dim=1 if autoregressive else 2, context=context)
     check_bins_and_bound(bins, bound)
     if autoregressive:
-        return Flow([SplineAutoregressive(dim, hidden, bins, bound, o) for o in _orders(dim, layers)])
-    return Flow([SplineCoupling(dim, m, hidden, bins, bound) for m in _masks(dim, layers)])
+        return Flow([SplineAutoregressive(dim, hidden, bins, bound, o, context) for o in _orders(dim, layers)])
+    return Flow([SplineCoupling(dim, m, hidden, bins, bound, context) for m in _masks(dim, layers)])

@@ -1,7 +1,8 @@
 """The networks inside the flows: the coupling layers' MLP, MADE (the autoregressive layers'
-masked MLP) and the continuous flows' velocity MLP. Each takes the point first; an extra input
-(a context the flow is conditioned on) would join each of them in one place, its first layer.
-Every network's last layer starts at zero, so that the layer using it starts as the identity."""
+masked MLP) and the continuous flows' velocity MLP. Each takes the point first; a context c
+(``context`` = k > 0: what a conditional flow is conditioned on) joins each of them in one
+place, its first layer. Every network's last layer starts at zero, so that the layer using it
+starts as the identity."""
 
 import math
 
@@ -19,10 +20,11 @@ def zero_last_layer(net):
     return net
 
 
-def mlp(inputs, hidden, outputs, hidden_layers=2):
+def mlp(inputs, hidden, outputs, hidden_layers=2, context=0):
     """A ReLU network with ``hidden_layers`` hidden layers of ``hidden`` units (a coupling layer's
-    conditioner); its last layer starts at zero."""
-    sizes = [inputs] + [hidden] * check_positive_int(hidden_layers, "hidden_layers")
+    conditioner) of ``inputs`` numbers and, after them, ``context`` numbers (the two joined in
+    one vector); its last layer starts at zero."""
+    sizes = [inputs + check_int(context, "context")] + [hidden] * check_positive_int(hidden_layers, "hidden_layers")
     layers = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(n_in, n_out), nn.ReLU()]
@@ -54,14 +56,18 @@ class MADE(nn.Module):
     0, 1, ..., dim - 1). Each unit gets a degree; a weight from a unit of degree k to a hidden
     unit of degree m is kept iff m >= k, and to an output of degree d iff d > m. Hidden degrees
     cycle through 1..dim-1, so every allowed connection exists. The output layer starts at zero.
+    A context c of width ``context`` feeds every unit of the first hidden layer through a Linear
+    layer of its own (no mask: c may reach every output), so the parameters of coordinate i
+    depend on c and x_<i only.
     """
 
-    def __init__(self, dim=2, hidden=64, params_per_dim=2, order=None, hidden_layers=2):
+    def __init__(self, dim=2, hidden=64, params_per_dim=2, order=None, hidden_layers=2, context=0):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
         check_positive_int(hidden, "hidden")
         self.params_per_dim = check_positive_int(params_per_dim, "params_per_dim")
         check_positive_int(hidden_layers, "hidden_layers")
+        check_int(context, "context")
         if order is not None and not isinstance(order, (list, tuple, range, torch.Tensor)):
             raise TypeError(f"order must be a permutation of 0..{dim - 1} (a list or a tensor), got "
                             f"{type(order).__name__}")
@@ -81,14 +87,22 @@ class MADE(nn.Module):
             previous = hidden_degrees
         layers.append(MaskedLinear(out_degrees[:, None] > previous[None, :]))
         self.net = zero_last_layer(nn.Sequential(*layers))
+        self.context_size = context
+        self.context_layer = nn.Linear(context, hidden) if context else None
 
     def masks(self):
         """The 0/1 masks of the layers, input side first (for drawing the connectivity)."""
         return [m.mask for m in self.net if isinstance(m, MaskedLinear)]
 
-    def forward(self, x):
+    def forward(self, x, context=None):
+        """The parameters (batch, params_per_dim, dim) from x (batch, dim) and, for a MADE with a
+        context, c (batch, k)."""
         x = check_batch(x, self.dim, "x", owner="MADE", dtype=self.net[0].weight.dtype)
-        return self.net(x).unflatten(-1, (self.params_per_dim, self.dim))
+        if self.context_layer is None:
+            return self.net(x).unflatten(-1, (self.params_per_dim, self.dim))
+        context = check_batch(context, self.context_size, "context", owner="MADE's context", dtype=x.dtype)
+        hidden = self.net[0](x) + self.context_layer(context)
+        return self.net[1:](hidden).unflatten(-1, (self.params_per_dim, self.dim))
 
 
 class VelocityMLP(nn.Module):
@@ -97,21 +111,23 @@ class VelocityMLP(nn.Module):
     units (smooth, so that the divergence has the second derivatives maximum likelihood needs).
     The time enters as t, sin(k pi t) and cos(k pi t) for k = 1..``frequencies`` (Fourier
     features: they let v change quickly in t, which flow matching needs near the data). The
-    output layer starts at zero: a fresh velocity is v = 0 and its flow the identity."""
+    output layer starts at zero: a fresh velocity is v = 0 and its flow the identity. A context c
+    of width ``context`` joins x and t at the input: v(x, t, c)."""
 
-    def __init__(self, dim, hidden=64, hidden_layers=3, frequencies=4):
+    def __init__(self, dim, hidden=64, hidden_layers=3, frequencies=4, context=0):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
         check_positive_int(hidden, "hidden")
         check_int(frequencies, "frequencies", low=0)
         self.register_buffer("frequencies", torch.arange(1, frequencies + 1) * math.pi, persistent=False)
-        sizes = [dim + 1 + 2 * frequencies] + [hidden] * check_positive_int(hidden_layers, "hidden_layers")
+        self.context_size = check_int(context, "context")
+        sizes = [dim + 1 + 2 * frequencies + context] + [hidden] * check_positive_int(hidden_layers, "hidden_layers")
         modules = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
             modules += [nn.Linear(n_in, n_out), nn.SiLU()]
         self.net = zero_last_layer(nn.Sequential(*modules, nn.Linear(hidden, dim)))
 
-    def forward(self, x, t):
+    def forward(self, x, t, context=None):
         x = check_batch(x, self.dim, "x", owner="velocity", dtype=self.net[0].weight.dtype)
         if isinstance(t, torch.Tensor):
             if t.dim() > 1 or t.numel() not in (1, len(x)) or not t.is_floating_point():
@@ -121,4 +137,7 @@ class VelocityMLP(nn.Module):
             t = check_number(t, "t")
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1, 1).expand(x.shape[0], 1)
         angles = t * self.frequencies.to(x.dtype)
-        return self.net(torch.cat([x, t, angles.sin(), angles.cos()], -1))
+        inputs = [x, t, angles.sin(), angles.cos()]
+        if self.context_size:
+            inputs.append(check_batch(context, self.context_size, "context", owner="velocity's context", dtype=x.dtype))
+        return self.net(torch.cat(inputs, -1))

@@ -1,0 +1,123 @@
+"""Conditional layers and flows, q(x | c), in float64: round trips, log-dets against the autograd
+Jacobian in x for a fixed context, triangular structure in x kept, densities that integrate to 1
+for each context, gradients that reach the context, and the errors of a missing or wrong context."""
+
+import pytest
+import torch
+from torch.autograd.functional import jacobian
+
+import nflesson as nf
+from cases import randomize, real_points
+
+K = 3  # the context's width
+
+LAYERS = {
+    "affine_coupling": lambda: nf.AffineCoupling(4, hidden=8, context=K),
+    "spline_coupling": lambda: nf.SplineCoupling(4, hidden=8, bins=4, bound=3.0, context=K),
+    "maf": lambda: nf.MaskedAutoregressive(4, hidden=8, context=K),
+    "spline_autoregressive": lambda: nf.SplineAutoregressive(4, hidden=8, bins=4, bound=3.0, context=K),
+    "iaf": lambda: nf.Inverse(nf.MaskedAutoregressive(4, hidden=8, context=K)),
+    "realnvp": lambda: nf.flows.realnvp(4, layers=3, hidden=8, context=K),
+    "maf_flow": lambda: nf.flows.maf(4, layers=3, hidden=8, context=K),
+    "iaf_flow": lambda: nf.flows.iaf(4, layers=3, hidden=8, context=K),
+    "nsf": lambda: nf.flows.nsf(4, layers=3, hidden=8, bins=4, bound=3.0, context=K),
+    "nsf_autoregressive": lambda: nf.flows.nsf(4, layers=3, hidden=8, bins=4, bound=3.0, autoregressive=True, context=K),
+    "mixed": lambda: nf.Flow([nf.AffineCoupling(4, hidden=8, context=K), nf.LULinear(4), nf.ActNorm(4),
+                              nf.MaskedAutoregressive(4, hidden=8, context=K)]),
+}
+
+
+def make(name, scale=0.3):
+    torch.manual_seed(0)
+    return randomize(LAYERS[name]().double(), scale)
+
+
+def contexts(n, seed=5):
+    return torch.randn(n, K, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_round_trips_both_ways_for_each_context(name):
+    layer, x, c = make(name), real_points(16, 4), contexts(16)
+    z, inverse_log_det = layer.inverse(x, c)
+    back, forward_log_det = layer(z, c)
+    torch.testing.assert_close(back, x, atol=1e-10, rtol=0)
+    torch.testing.assert_close(forward_log_det, -inverse_log_det, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_log_det_is_that_of_the_jacobian_in_x_for_a_fixed_context(name):
+    layer, z, c = make(name), real_points(5, 4, seed=3), contexts(5)
+    _, log_det = layer(z, c)
+    for i in range(5):
+        jac = jacobian(lambda u: layer(u[None], c[i])[0][0], z[i])
+        assert abs(torch.linalg.slogdet(jac).logabsdet.item() - log_det[i].item()) < 1e-9
+
+
+@pytest.mark.parametrize("name", ["maf", "spline_autoregressive", "affine_coupling"])
+def test_the_jacobian_in_x_stays_triangular_with_a_context(name):
+    layer, x, c = make(name), real_points(1, 4, seed=4)[0], contexts(1)[0]
+    jac = jacobian(lambda u: layer.inverse(u[None], c)[0][0], x)  # dz/dx, scoring direction
+    assert torch.equal(jac.triu(1), torch.zeros_like(jac))
+
+
+@pytest.mark.parametrize("name", ["realnvp", "nsf"])
+def test_the_density_of_each_context_integrates_to_one(name):
+    torch.manual_seed(0)
+    factory = nf.flows.realnvp if name == "realnvp" else nf.flows.nsf
+    flow = randomize(factory(2, layers=3, hidden=8, context=K).double(), 0.3)
+    ticks = torch.linspace(-9, 9, 400, dtype=torch.float64)
+    grid = torch.stack([g.flatten() for g in torch.meshgrid(ticks, ticks, indexing="xy")], -1)
+    cell = (ticks[1] - ticks[0]) ** 2
+    masses = []
+    with torch.no_grad():
+        for c in contexts(3):
+            masses.append((flow.log_prob(grid, c).exp().sum() * cell).item())
+    assert all(abs(m - 1) < 1e-3 for m in masses), masses
+    with torch.no_grad():
+        first, second = (flow.log_prob(grid[:100], c) for c in contexts(2))
+    assert (first - second).abs().max() > 1e-3  # the context changes the density
+
+
+@pytest.mark.parametrize("name", ["realnvp", "maf_flow", "iaf_flow", "nsf", "nsf_autoregressive"])
+def test_gradients_reach_the_context_and_sampling_follows_it(name):
+    flow = make(name)
+    c = contexts(8).requires_grad_(True)
+    flow.log_prob(real_points(8, 4), c).sum().backward()
+    assert c.grad is not None and c.grad.abs().sum() > 0
+    torch.manual_seed(1)
+    one = flow.sample(6, contexts(1)[0])
+    torch.manual_seed(1)
+    rows = flow.sample(6, contexts(1)[0].expand(6, K))
+    assert one.shape == (6, 4) and torch.equal(one, rows)
+    x, log_q = flow.sample_and_log_prob(6, contexts(6))
+    torch.testing.assert_close(log_q, flow.log_prob(x, contexts(6)), atol=1e-9, rtol=0)
+
+
+def test_an_unconditional_flow_is_what_it_was_and_ignores_a_context():
+    torch.manual_seed(0)
+    plain = nf.flows.realnvp(2, layers=2, hidden=8)
+    torch.manual_seed(0)
+    zero = nf.flows.realnvp(2, layers=2, hidden=8, context=0)
+    x = torch.randn(5, 2)
+    assert plain.context_size == 0 and torch.equal(plain.log_prob(x), zero.log_prob(x))
+    assert torch.equal(plain.log_prob(x, torch.randn(3)), plain.log_prob(x))
+
+
+def test_a_missing_or_wrong_context_is_named():
+    flow = nf.flows.realnvp(2, layers=2, hidden=8, context=K)
+    x = torch.randn(5, 2)
+    calls = [
+        (lambda: flow.log_prob(x), ValueError, "conditional on a context of width 3: pass context=c"),
+        (lambda: flow.log_prob(x, torch.randn(5, 2)), ValueError, "context has 2 columns"),
+        (lambda: flow.log_prob(x, torch.randn(4, K)), ValueError, "context has 4 rows for 5 points"),
+        (lambda: flow.log_prob(x, [0.0, 0.0, 0.0]), TypeError, "context must be a tensor"),
+        (lambda: flow.log_prob(x, torch.randn(5, K).double()), TypeError, "context is float64"),
+        (lambda: flow.sample(5, torch.randn(4, K)), ValueError, "context has 4 rows for 5 points"),
+        (lambda: nf.flows.maf(2, context=-1), ValueError, "context must be an integer >= 0"),
+        (lambda: nf.Flow([nf.AffineCoupling(2, context=2), nf.AffineCoupling(2, context=3)]), ValueError,
+         "disagree on the context's width"),
+    ]
+    for call, error, message in calls:
+        with pytest.raises(error, match=message):
+            call()
