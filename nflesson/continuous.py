@@ -23,16 +23,17 @@ FIXED_STEPS = 20  # a fixed-step method's steps when none are given
 DIVERGENCES = ("exact", "hutchinson")
 
 
-def velocity_and_divergence(velocity, x, t, noise=None, create_graph=False):
+def velocity_and_divergence(velocity, x, t, noise=None, create_graph=False, context=None):
     """(v(x, t), div v(x, t)), both per point. Exact (``noise=None``): the trace of the Jacobian
     dv/dx, one autograd pass per dimension. Hutchinson's estimator (``noise`` e of shape
     (batch, dim) with E[e e^T] = I, e.g. Rademacher): e^T (dv/dx) e from one vector-Jacobian
     product, an unbiased estimate of the trace, not the trace. ``create_graph=True`` keeps the
-    result differentiable (for training); otherwise both come back detached."""
+    result differentiable (for training); otherwise both come back detached. A ``context`` c,
+    if given, is passed on, v(x, t, c); the divergence is taken in x only."""
     with torch.enable_grad():
         if not x.requires_grad:
             x = x.detach().requires_grad_(True)
-        v = checked_velocity(velocity(x, t), x)
+        v = checked_velocity(velocity(x, t) if context is None else velocity(x, t, context), x)
         if not v.requires_grad:  # v does not depend on x (nor on anything trained)
             div = x.new_zeros(x.shape[0])
         elif noise is None:
@@ -100,17 +101,21 @@ class ContinuousFlow(Bijector):
     step of the solve is kept for backpropagation, which for 20,000 points takes gigabytes."""
 
     def __init__(self, dim, velocity=None, method="dopri5", steps=None, rtol=1e-5, atol=1e-5,
-                 divergence="exact"):
+                 divergence="exact", context=0):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
+        self.context_size = check_int(context, "context")
         if velocity is None:
-            velocity = VelocityMLP(dim)
+            velocity = VelocityMLP(dim, context=context)
         if isinstance(velocity, type):
             raise TypeError(f"velocity must be an instance, e.g. {velocity.__name__}({dim}), got the class itself")
         if not callable(velocity):
             raise TypeError(f"velocity must be a callable v(x, t), got {type(velocity).__name__}")
         if getattr(velocity, "dim", dim) != dim:
             raise ValueError(f"the velocity has dim = {velocity.dim} but the flow has dim = {dim}")
+        if getattr(velocity, "context_size", context) != context:
+            raise ValueError(f"the velocity reads a context of width {velocity.context_size} but the flow has "
+                             f"context = {context}")
         self.velocity = velocity
         self.nfe = 0
         self.method, self.steps, self.rtol, self.atol, self.divergence = "dopri5", None, rtol, atol, divergence
@@ -152,20 +157,24 @@ class ContinuousFlow(Bijector):
         finally:
             self.method, self.steps, self.rtol, self.atol, self.divergence = saved
 
-    def _forward(self, z):
-        x, log_det = self._solve(z, torch.tensor([0.0, 1.0]), log_det=True)
+    def _forward(self, z, context=None):
+        x, log_det = self._solve(z, torch.tensor([0.0, 1.0]), True, context)
         return x[-1], log_det[-1]
 
-    def _inverse(self, x):
-        z, log_det = self._solve(x, torch.tensor([1.0, 0.0]), log_det=True)
+    def _inverse(self, x, context=None):
+        z, log_det = self._solve(x, torch.tensor([1.0, 0.0]), True, context)
         return z[-1], log_det[-1]
 
-    def trajectory(self, points, times, log_det=False):
+    def trajectory(self, points, times, log_det=False, context=None):
         """The points carried by the ODE from ``times[0]`` to each of ``times`` (a 1D increasing
         or decreasing sequence in [0, 1]), in one solve: a (len(times), batch, dim) tensor and,
         with ``log_det=True``, the (len(times), batch) log|det| of the map from times[0] to each
-        time. E.g. times = linspace(0, 1, K + 1) gives the path from the base to the data."""
+        time. E.g. times = linspace(0, 1, K + 1) gives the path from the base to the data.
+        ``context``: for a conditional flow, as in ``forward``."""
         points = self.checked(points, "points")
+        context = self.checked_context(context, len(points))
+        if context is not None and len(context) != len(points):
+            raise ValueError(f"context has {len(context)} rows for {len(points)} points")
         check_flag(log_det, "log_det")
         times = _times(times)
         if len(times) < 2 or not ((times >= 0) & (times <= 1)).all():
@@ -173,7 +182,7 @@ class ContinuousFlow(Bijector):
         steps = times.diff()
         if not ((steps > 0).all() or (steps < 0).all()):
             raise ValueError("times must be strictly increasing or strictly decreasing")
-        out = self._solve(points, times, log_det)
+        out = self._solve(points, times, log_det, context)
         return out if log_det else out[0]
 
     def stages(self, time_steps=16, solver=None):
@@ -182,9 +191,10 @@ class ContinuousFlow(Bijector):
         ``solver`` (as in ``solver(...)``; None: the flow's own)."""
         return TimeStages(self, time_steps, solver)
 
-    def _solve(self, x, times, log_det):
-        """Solve from times[0] through the other times; returns (points at every time, log-dets
-        from times[0] to every time, or None without log_det)."""
+    def _solve(self, x, times, log_det, context=None):
+        """Solve from times[0] through the other times, with the velocity v(x, t) (v(x, t, c) for
+        a conditional flow); returns (points at every time, log-dets from times[0] to every
+        time, or None without log_det)."""
         times = times.to(dtype=x.dtype, device=x.device)
         create_graph = torch.is_grad_enabled()
         noise = None
@@ -195,8 +205,9 @@ class ContinuousFlow(Bijector):
         def rhs(t, state):
             self.nfe += 1
             if not log_det:
-                return checked_velocity(self.velocity(state, t), state)
-            return velocity_and_divergence(self.velocity, state[0], t, noise, create_graph)
+                v = self.velocity(state, t) if context is None else self.velocity(state, t, context)
+                return checked_velocity(v, state)
+            return velocity_and_divergence(self.velocity, state[0], t, noise, create_graph, context)
 
         state = (x, x.new_zeros(x.shape[0])) if log_det else x
         options = None
@@ -239,12 +250,12 @@ class TimeStages:
             pass
 
     @torch.no_grad()
-    def points(self, x, inverse=False, log_det=False):
+    def points(self, x, inverse=False, log_det=False, context=None):
         """[x(0), x(1/K), ..., x(1)] from x(0) = ``x`` (with ``inverse=True``: [x(1), x(1 - 1/K),
         ..., x(0)] from x(1) = ``x``) and, with ``log_det``, the log|det| from the first time to
         each, in one solve (``ContinuousFlow.trajectory``)."""
         with self.ode.solver(**self.settings):
-            out = self.ode.trajectory(x, self.times.flip(0) if inverse else self.times, log_det)
+            out = self.ode.trajectory(x, self.times.flip(0) if inverse else self.times, log_det, context)
         return tuple(list(part) for part in out) if log_det else list(out)
 
     @torch.no_grad()
@@ -265,12 +276,13 @@ class TimeStages:
         return "the data: the ODE solved to t = 1" if t >= 1 else "along the ODE"
 
 
-def flow_matching_loss(velocity, x, z, t, sigma_min=0.0):
+def flow_matching_loss(velocity, x, z, t, sigma_min=0.0, context=None):
     """Conditional flow matching with straight paths from base noise ``z`` to data ``x`` (both
     (batch, dim)) at times ``t`` (batch,): the batch mean of || v(x_t, t) - u ||^2 with
     x_t = (1 - (1 - sigma_min) t) z + t x and u = dx_t/dt = x - (1 - sigma_min) z.
     ``sigma_min`` > 0 leaves the data smoothed by a Gaussian of that width at t = 1 (Lipman et
-    al. 2023); 0 is the rectified-flow path of Liu et al. 2023."""
+    al. 2023); 0 is the rectified-flow path of Liu et al. 2023. With a ``context`` c ((batch, k),
+    paired with x) the velocity is v(x_t, t, c): conditional flow matching."""
     check_callable(velocity, "velocity", "a function v(x, t), e.g. a VelocityMLP")
     x = check_batch(x, None, "x")
     if len(x) == 0:
@@ -286,4 +298,5 @@ def flow_matching_loss(velocity, x, z, t, sigma_min=0.0):
     t = t.reshape(-1, 1)
     shrink = 1 - sigma_min
     x_t = (1 - shrink * t) * z + t * x
-    return (checked_velocity(velocity(x_t, t[:, 0]), x_t) - (x - shrink * z)).square().sum(-1).mean()
+    v = velocity(x_t, t[:, 0]) if context is None else velocity(x_t, t[:, 0], context)
+    return (checked_velocity(v, x_t) - (x - shrink * z)).square().sum(-1).mean()

@@ -121,3 +121,26 @@ def test_a_missing_or_wrong_context_is_named():
     for call, error, message in calls:
         with pytest.raises(error, match=message):
             call()
+
+
+def test_a_continuous_flow_reads_its_context_in_the_velocity():
+    torch.manual_seed(0)
+    cnf = nf.ContinuousFlow(2, nf.VelocityMLP(2, hidden=8, context=K), rtol=1e-9, atol=1e-9, context=K)
+    flow = randomize(nf.Flow([cnf]).double(), 0.3)
+    x, c = real_points(6, 2), contexts(6)
+    z, inverse_log_det = flow.inverse(x, c)
+    back, forward_log_det = flow(z, c)
+    torch.testing.assert_close(back, x, atol=1e-6, rtol=0)
+    torch.testing.assert_close(forward_log_det, -inverse_log_det, atol=1e-6, rtol=0)
+    for i in range(2):
+        jac = jacobian(lambda u: flow(u[None], c[i])[0][0], z[i])
+        assert abs(torch.linalg.slogdet(jac).logabsdet.item() - forward_log_det[i].item()) < 1e-6
+    assert flow.stages(4).points(x, context=c)[-1].shape == (6, 2)
+    velocity = cnf.velocity
+    loss = nf.flow_matching_loss(velocity, x, torch.randn_like(x), torch.rand(6, dtype=torch.float64), context=c)
+    loss.backward()
+    assert velocity.net[0].weight.grad[:, -K:].abs().sum() > 0  # the context's inputs are trained
+    with pytest.raises(ValueError, match="conditional on a context of width 3"):
+        flow.log_prob(x)
+    with pytest.raises(ValueError, match="the velocity reads a context of width 3 but the flow has context = 0"):
+        nf.ContinuousFlow(2, nf.VelocityMLP(2, context=K))
