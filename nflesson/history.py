@@ -31,12 +31,15 @@ class History:
     a grid would not fit in memory); ``target_samples`` holds samples of the target to draw
     next to the model's (None if it has none). ``interrupted`` is True for a run stopped before
     its last step (its losses and snapshots are those recorded until then); ``notes`` keeps the
-    warnings the run gave (a loss that blew up, a stop)."""
+    warnings the run gave (a loss that blew up, a stop). For a conditional flow, ``context`` is the
+    (k,) context its snapshots are drawn for, and ``target_samples`` are samples of the target
+    given that context (None for an unconditional flow)."""
 
     objective: str
     bounds: tuple
     grid: list
     target_samples: torch.Tensor = None
+    context: torch.Tensor = None
     losses: list = field(default_factory=list)
     snapshots: list = field(default_factory=list)
     interrupted: bool = False
@@ -65,19 +68,21 @@ class History:
 
 class SnapshotRecorder:
     """Records a ``History`` of ``flow``'s training: ``loss(value)`` at every step and
-    ``snapshot(step, loss)`` at the snapshot steps, each taken inside ``context()`` (e.g. a
-    cheaper ODE solver for the pictures). ``start()`` draws the fixed base noise of the
-    snapshots' ``n_samples`` samples from the global random state (the loop seeds it first)."""
+    ``snapshot(step, loss)`` at the snapshot steps, each taken inside ``scope()`` (e.g. a
+    cheaper ODE solver for the pictures) and, for a conditional flow, for one ``context`` (k,).
+    ``start()`` draws the fixed base noise of the snapshots' ``n_samples`` samples from the
+    global random state (the loop seeds it first)."""
 
-    def __init__(self, flow, objective, bounds, target_samples, grid_size, n_samples, context=contextlib.nullcontext):
-        self.flow, self.n_samples, self.context = flow, n_samples, context
+    def __init__(self, flow, objective, bounds, target_samples, grid_size, n_samples, scope=contextlib.nullcontext,
+                 context=None):
+        self.flow, self.n_samples, self.scope, self.context = flow, n_samples, scope, context
         dtype = flow.dtype
         ticks, self.grid_points, self.grid_shape = None, None, None
         if len(bounds) <= 2:
             ticks = [torch.linspace(lo, hi, grid_size, dtype=dtype) for lo, hi in bounds]
             self.grid_points = torch.stack([t.flatten() for t in torch.meshgrid(*ticks, indexing="xy")], -1)
             self.grid_shape = (grid_size,) * len(bounds)
-        self.history = History(objective, tuple(map(tuple, bounds)), ticks, target_samples)
+        self.history = History(objective, tuple(map(tuple, bounds)), ticks, target_samples, context)
         self.noise = None
 
     def start(self):
@@ -88,10 +93,10 @@ class SnapshotRecorder:
 
     @torch.no_grad()
     def snapshot(self, step, loss):
-        with self.context():
-            samples = self.flow(self.noise)[0]
+        with self.scope():
+            samples = self.flow(self.noise, self.context)[0]
             log_density = None
             if self.grid_points is not None:
-                log_density = self.flow.log_prob(self.grid_points).reshape(self.grid_shape)
+                log_density = self.flow.log_prob(self.grid_points, self.context).reshape(self.grid_shape)
         state = {k: v.detach().clone() for k, v in self.flow.state_dict().items()}
         self.history.snapshots.append(Snapshot(step, loss, samples, log_density, state))

@@ -109,9 +109,16 @@ def gap(model, target, test):
     ``test`` needs at least 2 finite points where the target's density is not 0. An estimate more
     than 5 standard errors below zero raises ValueError: a KL divergence is never negative, so the
     arguments are swapped, the target unnormalised or the test points not from the target. A model
-    with density 0 at a test point is infinitely far: Gap(inf, inf)."""
+    with density 0 at a test point is infinitely far: Gap(inf, inf).
+
+    For a conditional target p(x | c) (with ``context_size`` k > 0) and a conditional model
+    q(x | c), ``test`` is a pair (x, c) of test pairs (``target.sample(n)``), and the gap is
+    E_c KL(p(. | c) || q(. | c)), the mean of log p(x | c) - log q(x | c)."""
     log_q = _log_prob_of(model, "model")
     log_p = _log_prob_of(target, "target")
+    if getattr(target, "context_size", 0):
+        test, context = _test_pairs(test, target)
+        log_q, log_p = _given(log_q, context), _given(log_p, context)
     model_dim, target_dim = getattr(model, "dim", None), getattr(target, "dim", None)
     if isinstance(model_dim, int) and isinstance(target_dim, int) and model_dim != target_dim:
         raise ValueError(f"the model has dim = {model_dim} but the target has dim = {target_dim}")
@@ -133,6 +140,25 @@ def gap(model, target, test):
     return _gap_of(terms, "KL(p || q)", "are model and target swapped (the order is gap(model, target, test)), is the "
                                         "target's log_prob unnormalised (give it a log_normalizer()), or are the "
                                         "test points not samples of the target?")
+
+
+def _test_pairs(test, target):
+    """(x, c) of a conditional target's test set, checked, else TypeError or ValueError."""
+    if not (isinstance(test, tuple) and len(test) == 2):
+        raise TypeError(f"a conditional target's test set is a pair (x, c), as target.sample(n) gives, got "
+                        f"{type_name(test)}")
+    x, context = test
+    x = check_batch(x, target.dim, "test x", owner="target")
+    context = check_batch(context, target.context_size, "test c", owner="target's context")
+    if len(context) != len(x):
+        raise ValueError(f"test c has {len(context)} rows for {len(x)} points x: one context per point")
+    check_finite_rows(context, "test c")
+    return x, context
+
+
+def _given(log_prob, context):
+    """log_prob(x) -> log_prob(x, context), with the rows of x and context paired."""
+    return lambda x: log_prob(x, context)
 
 
 @torch.no_grad()

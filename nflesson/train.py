@@ -89,7 +89,7 @@ class TrainingSettings:
         return self.snapshot_every or max(1, self.steps // self.frames)
 
 
-def fit(flow, data, transform=None, **settings):
+def fit(flow, data, transform=None, context=None, **settings):
     """Maximum likelihood: minimise NLL = -mean log p(x) over minibatches of ``data`` with Adam
     and a cosine learning-rate decay. ``data`` is a target (fresh samples every step) or a
     (n, dim) tensor (minibatches drawn from it). ``transform``, if given, is applied to every
@@ -98,20 +98,26 @@ def fit(flow, data, transform=None, **settings):
     those of ``TrainingSettings`` (steps=1000, batch_size=256, lr=3e-3, 50 snapshots, ...).
     Returns a History. For a Flow holding a ContinuousFlow this is maximum likelihood through
     the ODE (FFJORD): each step solves it with its divergence and backpropagates through the
-    solver, so a fixed-step solver (e.g. method="rk4", steps=10) keeps steps affordable."""
+    solver, so a fixed-step solver (e.g. method="rk4", steps=10) keeps steps affordable.
+
+    A conditional flow q(x | c) trains on pairs: ``data`` a conditional target (whose ``sample``
+    draws (x, c) pairs), or a tensor of points with ``context`` the (n, k) tensor of their
+    contexts; the loss is -mean log q(x | c). Its snapshots are drawn for one context: the
+    target's middle ``snapshot_contexts`` row, or the first row of ``context``."""
     settings = TrainingSettings.of("fit", settings)
     _check_flow(flow, "fit")
     if transform is not None:
         check_callable(transform, "transform", "a function of a minibatch (e.g. nflesson.dequantize) or None")
-    batch, target_samples, bounds = _minibatches(data, flow, settings)
+    batch, target_samples, bounds, snapshot_context = _minibatches(data, flow, settings, context)
 
     def loss():
-        x = batch()
+        x, c = batch()
         if transform is not None:
             x = flow.checked(transform(x), "the output of transform")
-        return -flow.log_prob(x).mean()
+        return -flow.log_prob(x, c).mean()
 
-    return _train(flow, loss, settings, _recorder(flow, "maximum likelihood", bounds, target_samples, settings))
+    recorder = _recorder(flow, "maximum likelihood", bounds, target_samples, settings, context=snapshot_context)
+    return _train(flow, loss, settings, recorder)
 
 
 def fit_reverse_kl(flow, log_density, **settings):
@@ -154,7 +160,7 @@ def fit_reverse_kl(flow, log_density, **settings):
 SNAPSHOT_SOLVER = {"method": "rk4", "steps": 4}
 
 
-def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=None, **settings):
+def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=None, context=None, **settings):
     """Conditional flow matching (Lipman et al. 2023; Liu et al. 2023): fit the velocity v of a
     continuous-time flow by minimising ``flow_matching_loss``, the mean of
     || v(x_t, t) - (x - z) ||^2 over t ~ U[0, 1], z ~ the flow's base and x ~ ``data``, on the
@@ -169,7 +175,9 @@ def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=Non
     Returns a History like ``fit``'s (objective "flow matching"; the states are those of
     ``Flow([the ContinuousFlow])``). The snapshots are what costs: each solves the ODE with its
     divergence on the grid, with ``snapshot_solver`` (default ``{"method": "rk4", "steps": 4}``:
-    cheap, and only for the pictures); the flow keeps its own solver for everything else."""
+    cheap, and only for the pictures); the flow keeps its own solver for everything else. A
+    conditional flow (its velocity v(x, t, c)) trains on pairs, as in ``fit``: conditional flow
+    matching."""
     settings = TrainingSettings.of("fit_flow_matching", settings, steps=2000, batch_size=512, lr=1e-2, frames=25,
                                    grid_size=60)
     flow, continuous = _flow_of(flow_or_velocity)
@@ -180,16 +188,16 @@ def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=Non
     snapshot_solver = dict(SNAPSHOT_SOLVER if snapshot_solver is None else snapshot_solver)
     with continuous.solver(**snapshot_solver):  # a bad setting fails now, not at the first snapshot
         pass
-    batch, target_samples, bounds = _minibatches(data, flow, settings)
+    batch, target_samples, bounds, snapshot_context = _minibatches(data, flow, settings, context)
 
     def loss():
-        x = batch()
+        x, c = batch()
         z = flow.base.sample((len(x),))
         t = torch.rand(len(x), dtype=x.dtype)
-        return flow_matching_loss(continuous.velocity, x, z, t, sigma_min)
+        return flow_matching_loss(continuous.velocity, x, z, t, sigma_min, context=c)
 
     recorder = _recorder(flow, "flow matching", bounds, target_samples, settings,
-                         context=lambda: continuous.solver(**snapshot_solver))
+                         scope=lambda: continuous.solver(**snapshot_solver), context=snapshot_context)
     return _train(flow, loss, settings, recorder)
 
 
@@ -201,7 +209,7 @@ def _flow_of(model):
         return Flow([model]), model
     is_velocity = isinstance(model, torch.nn.Module) and not isinstance(model, Bijector)
     if is_velocity and isinstance(getattr(model, "dim", None), int):
-        continuous = ContinuousFlow(model.dim, model)
+        continuous = ContinuousFlow(model.dim, model, context=getattr(model, "context_size", 0))
         return Flow([continuous]), continuous
     raise TypeError("flow matching trains the velocity of a continuous-time flow: pass a Flow holding one "
                     "nflesson.ContinuousFlow, a ContinuousFlow or a velocity module with a dim (e.g. "
@@ -221,39 +229,68 @@ def _shape_of(value):
     return f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
 
 
-def _minibatches(data, flow, settings):
-    """(batch(), samples of the target for the pictures, bounds) for a target (fresh samples
-    every call, drawn in the flow's dtype) or an (n, dim) tensor of the flow's dtype
-    (minibatches drawn from it; all of it when batch_size >= n), checked before training."""
+def _minibatches(data, flow, settings, context=None):
+    """(batch(), samples of the target for the pictures, bounds, the context of the pictures)
+    for a target (fresh samples every call, drawn in the flow's dtype) or an (n, dim) tensor of
+    the flow's dtype (minibatches drawn from it; all of it when batch_size >= n), checked before
+    training. batch() gives (x, c): c is None for an unconditional flow, else the contexts of x
+    (a conditional target's pairs, or the rows of ``context`` that go with the rows of data)."""
     generator = torch.Generator().manual_seed(settings.seed)
-    batch_size, dim, dtype = settings.batch_size, flow.dim, flow.dtype
+    batch_size, dim, dtype, k = settings.batch_size, flow.dim, flow.dtype, flow.context_size
+    conditional_target = getattr(data, "context_size", 0) > 0
+    if k and not isinstance(data, torch.Tensor) and not conditional_target:
+        raise TypeError(f"this flow is conditional (context of width {k}): train it on pairs, a conditional target "
+                        "(e.g. nflesson.data.get('rotated_moons')) or a tensor of points with context=their contexts")
+    if not k and (conditional_target or context is not None):
+        raise ValueError("this flow is unconditional: to train on pairs (x, c), build it with context=k, e.g. "
+                         "nflesson.flows.realnvp(2, context=1)")
+    if context is not None and not isinstance(data, torch.Tensor):
+        raise ValueError("context goes with a tensor of points; a conditional target draws its own pairs")
+    snapshot_context, target_samples = None, None
     if isinstance(data, torch.Tensor):
         data = check_batch(data, dim, "data", dtype=dtype)
         if len(data) == 0:
             raise ValueError("data is empty: training needs at least one point")
         check_finite_rows(data, "data")
+        if k:
+            context = flow.checked_context(context, len(data))
+            if len(context) != len(data):
+                raise ValueError(f"context has {len(context)} rows for {len(data)} points: one context per point")
+            check_finite_rows(context, "context")
+            snapshot_context = context[0]
         bounds = check_bounds(settings.bounds or _padded_bounds(data), dim)
-        target_samples = data[: settings.n_samples]
+        target_samples = data[: settings.n_samples] if not k else data[(context == context[0]).all(1)][: settings.n_samples]
 
         def batch():
             if batch_size >= len(data):
-                return data
-            return data[torch.randint(len(data), (batch_size,), generator=generator)]
+                return data, context
+            rows = torch.randint(len(data), (batch_size,), generator=generator)
+            return data[rows], None if context is None else context[rows]
     elif isinstance(data, type):
         raise TypeError(f"data must be a tensor or a target, got the class {data.__name__} itself: e.g. "
                         "nflesson.data.get('moons')")
     elif callable(getattr(data, "sample", None)) and hasattr(data, "dim"):
         if data.dim != dim:
             raise ValueError(f"the data has dim = {data.dim} but the flow has dim = {dim}")
+        if conditional_target and data.context_size != k:
+            raise ValueError(f"the target's contexts have width {data.context_size} but the flow has context = {k}")
         bounds = check_bounds(settings.bounds or data.bounds, dim)
-        target_samples = data.sample(settings.n_samples, generator=generator)
+        if conditional_target:
+            snapshot_context = data.snapshot_contexts[len(data.snapshot_contexts) // 2].to(dtype)
+            target_samples = data.sample_given(snapshot_context.expand(settings.n_samples, k), generator=generator)
 
-        def batch():
-            return data.sample(batch_size, generator=generator).to(dtype)
+            def batch():
+                x, c = data.sample(batch_size, generator=generator)
+                return x.to(dtype), c.to(dtype)
+        else:
+            target_samples = data.sample(settings.n_samples, generator=generator)
+
+            def batch():
+                return data.sample(batch_size, generator=generator).to(dtype), None
     else:
         raise TypeError("data must be a tensor of points (n, dim) or a target with sample() and dim (e.g. "
                         f"nflesson.data.get('moons')), got {type(data).__name__}")
-    return batch, target_samples, bounds
+    return batch, target_samples, bounds, snapshot_context
 
 
 def _recorder(flow, objective, bounds, target_samples, settings, **options):

@@ -144,3 +144,49 @@ def test_a_continuous_flow_reads_its_context_in_the_velocity():
         flow.log_prob(x)
     with pytest.raises(ValueError, match="the velocity reads a context of width 3 but the flow has context = 0"):
         nf.ContinuousFlow(2, nf.VelocityMLP(2, context=K))
+
+
+class ShiftedGaussian:
+    """x | c ~ N((c, -c), 0.5^2 I) with c ~ U[-2, 2]: a conditional target for the tests, with
+    H(X | C) = log(2 pi e 0.25)."""
+
+    dim, context_size, bounds = 2, 1, ((-4.0, 4.0), (-4.0, 4.0))
+    snapshot_contexts = torch.tensor([[-1.0], [0.0], [1.0]])
+
+    def sample(self, n, generator=None):
+        c = torch.rand(n, 1, generator=generator) * 4 - 2
+        return self.sample_given(c, generator), c
+
+    def sample_given(self, context, generator=None):
+        return torch.cat([context, -context], 1) + 0.5 * torch.randn(len(context), 2, generator=generator)
+
+    def log_prob(self, x, context):
+        mean = torch.cat([context, -context], 1)
+        return torch.distributions.Normal(mean, 0.5).log_prob(x).sum(-1)
+
+
+def test_fit_and_flow_matching_learn_a_conditional_density_from_pairs_and_gap_measures_it():
+    target = ShiftedGaussian()
+    test = target.sample(4000, generator=torch.Generator().manual_seed(9))
+    torch.manual_seed(0)
+    flow = nf.flows.realnvp(2, layers=4, hidden=32, context=1)
+    history = nf.fit(flow, target, steps=400, lr=1e-2, progress=False)
+    gap = nf.gap(flow, target, test)
+    assert 0 <= gap.nats < 0.05, gap
+    assert torch.equal(history.context, torch.tensor([0.0])) and history.target_samples.shape == (1000, 2)
+    x, c = target.sample(2000, generator=torch.Generator().manual_seed(3))
+    torch.manual_seed(0)
+    again = nf.flows.realnvp(2, layers=4, hidden=32, context=1)
+    nf.fit(again, x, context=c, steps=400, lr=1e-2, progress=False)
+    assert nf.gap(again, target, test).nats < 0.1
+    velocity = nf.VelocityMLP(2, hidden=32, context=1)
+    matched = nf.fit_flow_matching(velocity, target, steps=300, progress=False, frames=2)
+    assert matched.losses[-1] < matched.losses[0] and matched.context is not None
+    with pytest.raises(ValueError, match="this flow is unconditional"):
+        nf.fit(nf.flows.realnvp(2, layers=2, hidden=8), target, steps=2)
+    with pytest.raises(TypeError, match="this flow is conditional"):
+        nf.fit(flow, nf.data.get("moons"), steps=2)
+    with pytest.raises(ValueError, match="conditional on a context of width 1"):
+        nf.fit(flow, x, steps=2)
+    with pytest.raises(TypeError, match="a conditional target's test set is a pair"):
+        nf.gap(flow, target, test[0])
