@@ -153,12 +153,13 @@ class Flow(Bijector):
                              f"which need no solver: leave it None, got {solver!r}")
         return LayerStages(self)
 
-    def as_distribution(self):
+    def as_distribution(self, context=None):
         """An equivalent torch.distributions.TransformedDistribution: ``log_prob`` of one point
         (dim,) or of points (..., dim), ``sample(shape)`` and ``rsample(shape)`` of shape
         ``shape + (dim,)``, batch shape () and event shape (dim,). Nothing is cached, so it follows
-        the flow's parameters as they change."""
-        return FlowDistribution(self)
+        the flow's parameters as they change. For a conditional flow, the distribution q(x | c)
+        of one ``context`` c, a (k,) tensor."""
+        return FlowDistribution(self, context)
 
 
 def _check_base(base, dim):
@@ -243,16 +244,21 @@ class FlowDistribution(D.TransformedDistribution):
     ``log_prob`` is the flow's (one pass through the layers, data -> base) and whose ``sample``
     and ``rsample`` check their arguments in nflesson's words."""
 
-    def __init__(self, flow):
-        super().__init__(flow.base, [BijectorTransform(b) for b in flow.layers], validate_args=False)
-        self.flow = flow
+    def __init__(self, flow, context=None):
+        if flow.context_size:
+            if not isinstance(context, torch.Tensor) or context.shape != (flow.context_size,):
+                raise ValueError(f"the distribution of a conditional flow is that of one context: pass a tensor of "
+                                 f"shape ({flow.context_size},), got {context!r}")
+            context = flow.checked_context(context, 1)[0]
+        super().__init__(flow.base, [BijectorTransform(b, context) for b in flow.layers], validate_args=False)
+        self.flow, self.context = flow, context
 
     def log_prob(self, value):
         """log q of one point (dim,) or of points (..., dim), shape value.shape[:-1]."""
         if not isinstance(value, torch.Tensor) or value.dim() == 0:
             raise TypeError(f"value must be a tensor of points (..., {self.flow.dim}), got {type_name(value)}")
         flat = check_batch(value.reshape(-1, value.shape[-1]), self.flow.dim, "value", dtype=self.flow.dtype)
-        return self.flow.log_prob(flat).reshape(value.shape[:-1])
+        return self.flow.log_prob(flat, self.context).reshape(value.shape[:-1])
 
     def sample(self, sample_shape=torch.Size()):
         """Points of shape sample_shape + (dim,), without gradients."""
@@ -273,19 +279,20 @@ def _sample_shape(shape):
 class BijectorTransform(D.Transform):
     """Wraps a nflesson Bijector as a torch.distributions.Transform acting on vectors of any
     leading shape (..., dim): the points are flattened into one batch for the bijector and given
-    back their shape. Nothing is cached (cache_size=0), so a changed parameter is seen at once."""
+    back their shape. Nothing is cached (cache_size=0), so a changed parameter is seen at once.
+    A conditional bijector maps with the fixed ``context`` (k,) it is given."""
 
     domain = D.constraints.real_vector
     codomain = D.constraints.real_vector
     bijective = True
 
-    def __init__(self, bijector):
+    def __init__(self, bijector, context=None):
         super().__init__(cache_size=0)
-        self.bijector = bijector
+        self.bijector, self.context = bijector, context
 
     def _apply(self, points, inverse):
         flat = points.reshape(-1, points.shape[-1])
-        out, log_det = self.bijector.inverse(flat) if inverse else self.bijector(flat)
+        out, log_det = self.bijector.inverse(flat, self.context) if inverse else self.bijector(flat, self.context)
         return out.reshape(points.shape), log_det.reshape(points.shape[:-1])
 
     def _call(self, z):

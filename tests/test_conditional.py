@@ -190,3 +190,17 @@ def test_fit_and_flow_matching_learn_a_conditional_density_from_pairs_and_gap_me
         nf.fit(flow, x, steps=2)
     with pytest.raises(TypeError, match="a conditional target's test set is a pair"):
         nf.gap(flow, target, test[0])
+
+
+def test_as_distribution_of_a_conditional_flow_is_that_of_one_context():
+    flow = make("realnvp")
+    c = contexts(1)[0]
+    d = flow.as_distribution(c)
+    x = real_points(5, 4)
+    torch.testing.assert_close(d.log_prob(x), flow.log_prob(x, c))
+    torch.manual_seed(2)
+    a = d.sample((5,))
+    torch.manual_seed(2)
+    torch.testing.assert_close(a, flow.sample(5, c))
+    with pytest.raises(ValueError, match=r"that of one context: pass a tensor of shape \(3,\)"):
+        flow.as_distribution()
