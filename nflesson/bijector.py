@@ -47,9 +47,9 @@ class Bijector(nn.Module):
         return check_batch(points, self.dim, what, owner=self.noun or type(self).__name__, dtype=self.dtype)
 
     def checked_context(self, context, batch):
-        """The context as a (batch, k) tensor for a conditional bijector (a (k,) row is repeated
-        for every point), None for an unconditional one (which ignores any context); else
-        TypeError or ValueError saying what is needed."""
+        """The context of ``batch`` points as a (batch, k) tensor for a conditional bijector (a
+        (k,) row is repeated for every point), None for an unconditional one (which ignores any
+        context); else TypeError or ValueError saying what is needed."""
         k = self.context_size
         if not k:
             return None
@@ -61,21 +61,21 @@ class Bijector(nn.Module):
             raise TypeError(f"context must be a tensor of shape (batch, {k}) or ({k},), got {type(context).__name__}")
         if context.dim() == 1:
             context = context.expand(batch, -1)
-        return check_batch(context, k, "context", owner=f"{owner}'s context", dtype=self.dtype)
+        context = check_batch(context, k, "context", owner=f"{owner}'s context", dtype=self.dtype)
+        if len(context) != batch:
+            raise ValueError(f"context has {len(context)} rows for {batch} points: give one row per point, or one "
+                             f"({k},) row for all")
+        return context
 
     def forward(self, z, context=None):
-        z = self.checked(z)
-        context = self.checked_context(context, len(z))
-        if context is not None and len(context) != len(z):
-            raise ValueError(f"context has {len(context)} rows for {len(z)} points: one row per point, or one (k,) row")
-        return (z.clone(), z.new_zeros(0)) if len(z) == 0 else call(self, "_forward", z, context)
+        return self._checked_pass("_forward", self.checked(z), context)
 
     def inverse(self, x, context=None):
-        x = self.checked(x)
-        context = self.checked_context(context, len(x))
-        if context is not None and len(context) != len(x):
-            raise ValueError(f"context has {len(context)} rows for {len(x)} points: one row per point, or one (k,) row")
-        return (x.clone(), x.new_zeros(0)) if len(x) == 0 else call(self, "_inverse", x, context)
+        return self._checked_pass("_inverse", self.checked(x), context)
+
+    def _checked_pass(self, method, points, context):
+        context = self.checked_context(context, len(points))
+        return (points.clone(), points.new_zeros(0)) if len(points) == 0 else call(self, method, points, context)
 
     def _forward(self, z):
         raise NotImplementedError

@@ -173,8 +173,6 @@ class ContinuousFlow(Bijector):
         ``context``: for a conditional flow, as in ``forward``."""
         points = self.checked(points, "points")
         context = self.checked_context(context, len(points))
-        if context is not None and len(context) != len(points):
-            raise ValueError(f"context has {len(context)} rows for {len(points)} points")
         check_flag(log_det, "log_det")
         times = _times(times)
         if len(times) < 2 or not ((times >= 0) & (times <= 1)).all():

@@ -84,7 +84,7 @@ class Flow(Bijector):
         point with a NaN coordinate, -inf for one with an infinite coordinate (density 0).
         A conditional flow scores log q(x | c) with ``context`` c ((batch, k) or (k,))."""
         x = self.checked(x, "x")
-        context = self._context_for(context, len(x))
+        context = self.checked_context(context, len(x))
         if len(x) == 0:
             return x.new_zeros(0)
         fresh = self._uninitialized() if self.training and torch.is_grad_enabled() else ()
@@ -104,18 +104,10 @@ class Flow(Bijector):
         """The ActNorm layers that the next training pass would initialise."""
         return [m for m in self.modules() if isinstance(m, ActNorm) and not m.initialized]
 
-    def _context_for(self, context, n):
-        """The checked (n, k) context of a conditional flow (None for an unconditional one)."""
-        context = self.checked_context(context, n)
-        if context is not None and len(context) != n:
-            raise ValueError(f"context has {len(context)} rows for {n} points: give one row per point, or one "
-                             f"({self.context_size},) row for all")
-        return context
-
     def sample(self, n, context=None):
         """n samples (no gradient), shape (n, dim); for a conditional flow, n samples of
         q(x | c) for a (k,) context, or one per row of an (n, k) context."""
-        context = self._context_for(context, check_positive_int(n, "n"))
+        context = self.checked_context(context, check_positive_int(n, "n"))
         with torch.no_grad():
             return self._forward(self.base.sample((n,)), context)[0]
 
@@ -123,7 +115,7 @@ class Flow(Bijector):
         """n reparametrised samples and their log-density in one forward pass:
         log p(x) = log p_base(z) - log|det J_f(z)|. Differentiable (used for reverse KL).
         ``context`` as for ``sample``."""
-        context = self._context_for(context, check_positive_int(n, "n"))
+        context = self.checked_context(context, check_positive_int(n, "n"))
         z = self.base.rsample((n,))
         x, log_det = self._forward(z, context)
         return x, self.base.log_prob(z) - log_det
@@ -197,7 +189,7 @@ class LayerStages:
         with ``log_det``, [0, log|det J_1|, log|det J_1| + log|det J_2|, ...]; ``context``
         for a conditional flow."""
         x = self.flow.checked(x, "points")
-        context = self.flow._context_for(context, len(x))
+        context = self.flow.checked_context(context, len(x))
         check_flag(inverse, "inverse")
         check_flag(log_det, "log_det")
         layers = reversed(self.flow.layers) if inverse else self.flow.layers

@@ -254,8 +254,6 @@ def _minibatches(data, flow, settings, context=None):
         check_finite_rows(data, "data")
         if k:
             context = flow.checked_context(context, len(data))
-            if len(context) != len(data):
-                raise ValueError(f"context has {len(context)} rows for {len(data)} points: one context per point")
             check_finite_rows(context, "context")
             snapshot_context = context[0]
         bounds = check_bounds(settings.bounds or _padded_bounds(data), dim)
