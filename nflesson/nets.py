@@ -57,8 +57,8 @@ class MADE(nn.Module):
     unit of degree m is kept iff m >= k, and to an output of degree d iff d > m. Hidden degrees
     cycle through 1..dim-1, so every allowed connection exists. The output layer starts at zero.
     A context c of width ``context`` feeds every unit of the first hidden layer through a Linear
-    layer of its own (no mask: c may reach every output), so the parameters of coordinate i
-    depend on c and x_<i only.
+    layer of its own, without a bias (no mask: c may reach every output), so the parameters of
+    coordinate i depend on c and x_<i only.
     """
 
     def __init__(self, dim=2, hidden=64, params_per_dim=2, order=None, hidden_layers=2, context=0):
@@ -88,7 +88,7 @@ class MADE(nn.Module):
         layers.append(MaskedLinear(out_degrees[:, None] > previous[None, :]))
         self.net = zero_last_layer(nn.Sequential(*layers))
         self.context_size = context
-        self.context_layer = nn.Linear(context, hidden) if context else None
+        self.context_layer = nn.Linear(context, hidden, bias=False) if context else None
 
     def masks(self):
         """The 0/1 masks of the layers, input side first (for drawing the connectivity)."""
