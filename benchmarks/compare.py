@@ -4,7 +4,10 @@ rational-quadratic splines, autoregressive as zuko's NSF, and coupling as zuko's
 passes=2; the same conditioners) trained by maximum likelihood on four 2D targets. Both
 libraries' splines live on [-5, 5] (each library's default). zuko's coupling conditioner
 is a masked network that counts its masked-out weights; nflesson's sees only the kept half, so
-it has fewer parameters for the same layers.
+it has fewer parameters for the same layers. The conditional rows race the autoregressive NSF
+conditioned on c (nflesson's `context=k`, zuko's second argument) on the course's conditional
+targets, trained on pairs (x, c); their gap is E_c KL(p(. | c) || q(. | c)), from the exact
+log p(x | c) of test pairs.
 
     .venv/bin/python benchmarks/compare.py [--steps 2000] [--seeds 0 1 2 3 4] [--targets moons ...]
 
@@ -50,6 +53,11 @@ FLOWS = {
     "NSF coupling": (lambda: nf.flows.nsf(2, layers=4, hidden=64, bins=8),
                      lambda: zuko.flows.NSF(2, bins=8, transforms=4, hidden_features=(64, 64), passes=2)),
 }
+CONDITIONAL_TARGETS = nf.data.conditional_names()
+CONDITIONAL_FLOWS = {  # the flow given the width k of the context
+    "NSF conditional": (lambda k: nf.flows.nsf(2, layers=4, hidden=64, bins=8, autoregressive=True, context=k),
+                        lambda k: zuko.flows.NSF(2, k, bins=8, transforms=4, hidden_features=(64, 64))),
+}
 LR, BATCH, TEST_SIZE, TEST_SEED = 1e-3, 512, 20_000, 12345
 
 
@@ -80,22 +88,35 @@ class Trainee:
         return -log_q.mean().item(), (log_p - log_q).mean().item()
 
 
+def makers(flow_name, target):
+    """nflesson's and zuko's constructors of the flow, for a conditional target's context width."""
+    if flow_name in FLOWS:
+        return FLOWS[flow_name]
+    k = target.context_size
+    return [lambda make=make: make(k) for make in CONDITIONAL_FLOWS[flow_name]]
+
+
 def run(target_name, flow_name, seed, steps):
-    """Train nflesson's and zuko's flow side by side; (ms per step, test NLL, gap) for each."""
+    """Train nflesson's and zuko's flow side by side; (ms per step, test NLL, gap) for each. On a
+    conditional target, batches and test sets are pairs (x, c) and both flows score log q(x | c)."""
     target = nf.data.get(target_name)
-    make_ours, make_zuko = FLOWS[flow_name]
+    make_ours, make_zuko = makers(flow_name, target)
     torch.manual_seed(seed)
     ours = make_ours()
     torch.manual_seed(seed)
     theirs = make_zuko()
-    trainees = [Trainee(ours, ours.log_prob, steps), Trainee(theirs, lambda x: theirs().log_prob(x), steps)]
+    if flow_name in FLOWS:
+        trainees = [Trainee(ours, ours.log_prob, steps), Trainee(theirs, lambda x: theirs().log_prob(x), steps)]
+    else:  # batches are pairs (x, c)
+        trainees = [Trainee(ours, lambda pair: ours.log_prob(pair[0], context=pair[1]), steps),
+                    Trainee(theirs, lambda pair: theirs(pair[1]).log_prob(pair[0]), steps)]
     generator = torch.Generator().manual_seed(seed)
     for step in range(steps):
         x = target.sample(BATCH, generator=generator)
         for trainee in trainees if step % 2 == 0 else trainees[::-1]:
             trainee.step(x)
     test = target.sample(TEST_SIZE, generator=torch.Generator().manual_seed(TEST_SEED))
-    log_p = target.log_prob(test)
+    log_p = target.log_prob(test) if flow_name in FLOWS else target.log_prob(*test)
     return [(1000 * statistics.median(t.times), *t.score(test, log_p)) for t in trainees]
 
 
@@ -120,14 +141,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--targets", nargs="+", default=TARGETS, choices=nf.data.names())
-    parser.add_argument("--flows", nargs="+", default=list(FLOWS), choices=list(FLOWS))
+    parser.add_argument("--targets", nargs="+", default=TARGETS, choices=nf.data.names(),
+                        help="the targets of the unconditional flows")
+    parser.add_argument("--conditional-targets", nargs="+", default=CONDITIONAL_TARGETS, choices=CONDITIONAL_TARGETS,
+                        help="the targets of the conditional flows")
+    parser.add_argument("--flows", nargs="+", default=[*FLOWS, *CONDITIONAL_FLOWS],
+                        choices=[*FLOWS, *CONDITIONAL_FLOWS])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    counts = {name: [parameter_count(make()) for make in makers] for name, makers in FLOWS.items()}
+    counts = {name: [parameter_count(make()) for make in pair] for name, pair in FLOWS.items()}
+    counts.update({f"{name} (context of width 1)": [parameter_count(make(1)) for make in pair]
+                   for name, pair in CONDITIONAL_FLOWS.items()})
     rows, ratios, verdicts = [], [], []
     for flow_name in args.flows:
-        for target_name in args.targets:
+        for target_name in args.targets if flow_name in FLOWS else args.conditional_targets:
             results = [run(target_name, flow_name, seed, args.steps) for seed in args.seeds]
             ours_ms = statistics.median(r[0][0] for r in results)
             zuko_ms = statistics.median(r[1][0] for r in results)

@@ -18,9 +18,11 @@ def run_script(*args):
 def test_compare_races_both_libraries_on_the_same_batches():
     pytest.importorskip("zuko")
     before = (BENCHMARKS / "compare.md").read_text()
-    out = run_script(BENCHMARKS / "compare.py", "--steps", "3", "--seeds", "0", "1", "--targets", "moons")
+    out = run_script(BENCHMARKS / "compare.py", "--steps", "3", "--seeds", "0", "1", "--targets", "moons",
+                     "--conditional-targets", "ring_by_radius")
     rows = [line for line in out.splitlines() if line.startswith(("| RealNVP |", "| MAF |", "| NSF"))]
-    assert len(rows) == 8  # four flows; each row printed as it finishes, then again in the table
+    assert len(rows) == 10  # five flows; each row printed as it finishes, then again in the table
+    assert "| NSF conditional | ring_by_radius |" in rows[-1]
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         ours_ms, zuko_ms, ratio = map(float, cells[2:5])
@@ -28,8 +30,9 @@ def test_compare_races_both_libraries_on_the_same_batches():
         assert cells[7].endswith("]") and cells[8].endswith("]")  # mean [min, max] over the two seeds
         assert cells[9] in ("ahead", "tied", "behind")
     assert ("RealNVP 35,344 (nflesson) and 35,344 (zuko); MAF 36,896 (nflesson) and 36,896 (zuko); "
-            "NSF 29,368 (nflesson) and 29,368 (zuko); NSF coupling 23,132 (nflesson) and 29,368 (zuko)") in out
-    assert "Median step-time ratio nflesson/zuko:" in out and "of 4 rows" in out
+            "NSF 29,368 (nflesson) and 29,368 (zuko); NSF coupling 23,132 (nflesson) and 29,368 (zuko); "
+            "NSF conditional (context of width 1) 29,624 (nflesson) and 29,624 (zuko)") in out
+    assert "Median step-time ratio nflesson/zuko:" in out and "of 5 rows" in out
     assert (BENCHMARKS / "compare.md").read_text() == before, "a short run must not overwrite the table"
 
 
