@@ -1,7 +1,8 @@
 """What a training run leaves for the pictures: a ``History`` of losses and snapshots, and
 ``SnapshotRecorder``, which the training loop (nflesson.train) calls at its snapshot steps and
 which alone knows of grids: a snapshot holds samples from fixed base noise (so that frames move
-smoothly), the density on a grid for 1D and 2D flows, and a copy of the parameters."""
+smoothly), the density on a grid for 1D and 2D flows, and a copy of the parameters. A conditional
+flow's snapshots hold the samples and the density for each of a few fixed contexts."""
 
 import contextlib
 from dataclasses import dataclass, field
@@ -13,8 +14,10 @@ from .checks import check_positive
 
 @dataclass
 class Snapshot:
-    """The model at one step: its loss, samples from fixed base noise, its log-density on the
-    history's grid (None without a grid), and a copy of its parameters."""
+    """The model at one step: its loss, samples from fixed base noise (n, dim), its log-density on
+    the history's grid (None without a grid), and a copy of its parameters. For a conditional flow
+    both have a leading axis over the history's m contexts: ``samples`` (m, n, dim), the same base
+    noise carried to q(x | c) for each c, and ``log_density`` (m, grid...) of q(x | c)."""
 
     step: int
     loss: float
@@ -31,9 +34,17 @@ class History:
     a grid would not fit in memory); ``target_samples`` holds samples of the target to draw
     next to the model's (None if it has none). ``interrupted`` is True for a run stopped before
     its last step (its losses and snapshots are those recorded until then); ``notes`` keeps the
-    warnings the run gave (a loss that blew up, a stop). For a conditional flow, ``context`` is the
-    (k,) context its snapshots are drawn for, and ``target_samples`` are samples of the target
-    given that context (None for an unconditional flow)."""
+    warnings the run gave (a loss that blew up, a stop).
+
+    For a conditional flow q(x | c), ``context`` is the (m, k) tensor of the m contexts that the
+    snapshots are drawn for, row j for everything at index j (None for an unconditional flow):
+    for a conditional target, its ``snapshot_contexts`` when it has at most 4 of them, else their
+    first, middle and last; for points with their contexts, up to 3 of the distinct context rows
+    (the first, middle and last in sorted order; one-hot class contexts in class order). Then
+    ``target_samples`` is a list of m tensors, row j's samples of the target given context j:
+    drawn from a conditional target, or, for points, those with exactly that context (up to
+    ``n_samples``) or, when fewer share it (continuous contexts, where each row has its own),
+    the len(data) // (5 m) points whose contexts lie nearest to it."""
 
     objective: str
     bounds: tuple
@@ -53,10 +64,12 @@ class History:
         return (f"History({self.objective}, {len(self.losses)} steps, {losses}, {len(self.snapshots)} "
                 f"snapshots{stopped}){notes}")
 
-    def save_gif(self, path, fps=8, dpi=72, reference=None, figsize=(10, 3.2)):
+    def save_gif(self, path, fps=8, dpi=72, reference=None, figsize=None):
         """Write the run as an animated GIF, one frame per snapshot: samples against the target,
         the model density, the loss (``reference``: a labelled horizontal line on it, a number
-        or a (value, label) pair, see ``viz.SnapshotFigure``). Returns ``path``."""
+        or a (value, label) pair, see ``viz.SnapshotFigure``); for a conditional flow, samples
+        and density for each of the history's contexts. ``figsize`` None: (10, 3.2) inches, or
+        wider and two rows high for a conditional flow. Returns ``path``."""
         from .viz import SnapshotFigure, write_gif
 
         check_positive(fps, "fps")
@@ -69,12 +82,15 @@ class History:
 class SnapshotRecorder:
     """Records a ``History`` of ``flow``'s training: ``loss(value)`` at every step and
     ``snapshot(step, loss)`` at the snapshot steps, each taken inside ``scope()`` (e.g. a
-    cheaper ODE solver for the pictures) and, for a conditional flow, for one ``context`` (k,).
+    cheaper ODE solver for the pictures) and, for a conditional flow, for each row of
+    ``context`` (m, k) (a (k,) context: one row), in one batched pass through the flow.
     ``start()`` draws the fixed base noise of the snapshots' ``n_samples`` samples from the
-    global random state (the loop seeds it first)."""
+    global random state (the loop seeds it first); every context gets the same noise."""
 
     def __init__(self, flow, objective, bounds, target_samples, grid_size, n_samples, scope=contextlib.nullcontext,
                  context=None):
+        if context is not None and context.dim() == 1:
+            context = context[None]
         self.flow, self.n_samples, self.scope, self.context = flow, n_samples, scope, context
         dtype = flow.dtype
         ticks, self.grid_points, self.grid_shape = None, None, None
@@ -84,6 +100,13 @@ class SnapshotRecorder:
             self.grid_shape = (grid_size,) * len(bounds)
         self.history = History(objective, tuple(map(tuple, bounds)), ticks, target_samples, context)
         self.noise = None
+        if context is not None:  # every context's rows, one batch: the noise and the grid once per context
+            m = len(context)
+            self.context_of_noise = context.repeat_interleave(n_samples, 0)
+            if self.grid_points is not None:
+                self.context_of_grid = context.repeat_interleave(len(self.grid_points), 0)
+                self.grid_points = self.grid_points.repeat(m, 1)
+                self.grid_shape = (m,) + self.grid_shape
 
     def start(self):
         self.noise = self.flow.base.sample((self.n_samples,))
@@ -94,9 +117,17 @@ class SnapshotRecorder:
     @torch.no_grad()
     def snapshot(self, step, loss):
         with self.scope():
-            samples = self.flow(self.noise, self.context)[0]
-            log_density = None
-            if self.grid_points is not None:
-                log_density = self.flow.log_prob(self.grid_points, self.context).reshape(self.grid_shape)
+            if self.context is None:
+                samples = self.flow(self.noise)[0]
+                log_density = None
+                if self.grid_points is not None:
+                    log_density = self.flow.log_prob(self.grid_points).reshape(self.grid_shape)
+            else:
+                m = len(self.context)
+                samples = self.flow(self.noise.repeat(m, 1), self.context_of_noise)[0]
+                samples = samples.reshape(m, self.n_samples, -1)
+                log_density = None
+                if self.grid_points is not None:
+                    log_density = self.flow.log_prob(self.grid_points, self.context_of_grid).reshape(self.grid_shape)
         state = {k: v.detach().clone() for k, v in self.flow.state_dict().items()}
         self.history.snapshots.append(Snapshot(step, loss, samples, log_density, state))

@@ -47,7 +47,9 @@ class TrainingSettings:
     (None: ``frames`` snapshots over the run) and after the last, each with ``n_samples``
     samples from fixed base noise and, for 1D and 2D flows, the density on a ``grid_size``-point
     grid per axis over ``bounds`` (one (low, high) per dimension; None: the target's box, or the
-    data's range with a margin)."""
+    data's range with a margin). A conditional flow's snapshots draw its m (up to 4) contexts,
+    so its loops default to ``CONDITIONAL_SNAPSHOTS`` (a coarser grid and fewer samples per
+    context: a snapshot of 3 contexts then costs about what one of an unconditional flow does)."""
 
     steps: int = 1000
     batch_size: int = 256
@@ -102,13 +104,15 @@ def fit(flow, data, transform=None, context=None, **settings):
 
     A conditional flow q(x | c) trains on pairs: ``data`` a conditional target (whose ``sample``
     draws (x, c) pairs), or a tensor of points with ``context`` the (n, k) tensor of their
-    contexts; the loss is -mean log q(x | c). Its snapshots are drawn for one context: the
-    target's middle ``snapshot_contexts`` row, or the first row of ``context``."""
-    settings = TrainingSettings.of("fit", settings)
+    contexts; the loss is -mean log q(x | c). Its snapshots are drawn for a few fixed contexts
+    (``History.context``, (m, k)): a target's ``snapshot_contexts`` (their first, middle and
+    last if it has more than 4), or up to 3 distinct rows of ``context`` (the first, middle and
+    last in sorted order), with the target's samples given each (``History.target_samples``)."""
+    settings = TrainingSettings.of("fit", settings, **_snapshot_defaults(flow))
     _check_flow(flow, "fit")
     if transform is not None:
         check_callable(transform, "transform", "a function of a minibatch (e.g. nflesson.dequantize) or None")
-    batch, target_samples, bounds, snapshot_context = _minibatches(data, flow, settings, context)
+    batch, target_samples, bounds, snapshot_contexts = _minibatches(data, flow, settings, context)
 
     def loss():
         x, c = batch()
@@ -116,7 +120,7 @@ def fit(flow, data, transform=None, context=None, **settings):
             x = flow.checked(transform(x), "the output of transform")
         return -flow.log_prob(x, c).mean()
 
-    recorder = _recorder(flow, "maximum likelihood", bounds, target_samples, settings, context=snapshot_context)
+    recorder = _recorder(flow, "maximum likelihood", bounds, target_samples, settings, context=snapshot_contexts)
     return _train(flow, loss, settings, recorder)
 
 
@@ -177,9 +181,10 @@ def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=Non
     divergence on the grid, with ``snapshot_solver`` (default ``{"method": "rk4", "steps": 4}``:
     cheap, and only for the pictures); the flow keeps its own solver for everything else. A
     conditional flow (its velocity v(x, t, c)) trains on pairs, as in ``fit``: conditional flow
-    matching."""
-    settings = TrainingSettings.of("fit_flow_matching", settings, steps=2000, batch_size=512, lr=1e-2, frames=25,
-                                   grid_size=60)
+    matching, with snapshots for a few fixed contexts as there."""
+    settings = TrainingSettings.of("fit_flow_matching", settings, **{
+        "steps": 2000, "batch_size": 512, "lr": 1e-2, "frames": 25, "grid_size": 60,
+        **_snapshot_defaults(flow_or_velocity, grid_size=40)})
     flow, continuous = _flow_of(flow_or_velocity)
     check_number(sigma_min, "sigma_min", low=0, high=1, high_open=True)
     if snapshot_solver is not None and not isinstance(snapshot_solver, dict):
@@ -188,7 +193,7 @@ def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=Non
     snapshot_solver = dict(SNAPSHOT_SOLVER if snapshot_solver is None else snapshot_solver)
     with continuous.solver(**snapshot_solver):  # a bad setting fails now, not at the first snapshot
         pass
-    batch, target_samples, bounds, snapshot_context = _minibatches(data, flow, settings, context)
+    batch, target_samples, bounds, snapshot_contexts = _minibatches(data, flow, settings, context)
 
     def loss():
         x, c = batch()
@@ -197,8 +202,20 @@ def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=Non
         return flow_matching_loss(continuous.velocity, x, z, t, sigma_min, context=c)
 
     recorder = _recorder(flow, "flow matching", bounds, target_samples, settings,
-                         scope=lambda: continuous.solver(**snapshot_solver), context=snapshot_context)
+                         scope=lambda: continuous.solver(**snapshot_solver), context=snapshot_contexts)
     return _train(flow, loss, settings, recorder)
+
+
+CONDITIONAL_SNAPSHOTS = {"grid_size": 48, "n_samples": 500}
+
+
+def _snapshot_defaults(model, **options):
+    """The snapshot settings a conditional ``model`` (anything with a context_size > 0) defaults
+    to (``CONDITIONAL_SNAPSHOTS``, updated by ``options``); none for an unconditional one."""
+    k = getattr(model, "context_size", 0)
+    if isinstance(model, type) or not isinstance(k, int) or k <= 0:
+        return {}
+    return {**CONDITIONAL_SNAPSHOTS, **options}
 
 
 def _flow_of(model):
@@ -230,11 +247,13 @@ def _shape_of(value):
 
 
 def _minibatches(data, flow, settings, context=None):
-    """(batch(), samples of the target for the pictures, bounds, the context of the pictures)
+    """(batch(), samples of the target for the pictures, bounds, the contexts of the pictures)
     for a target (fresh samples every call, drawn in the flow's dtype) or an (n, dim) tensor of
     the flow's dtype (minibatches drawn from it; all of it when batch_size >= n), checked before
     training. batch() gives (x, c): c is None for an unconditional flow, else the contexts of x
-    (a conditional target's pairs, or the rows of ``context`` that go with the rows of data)."""
+    (a conditional target's pairs, or the rows of ``context`` that go with the rows of data).
+    For a conditional flow the contexts of the pictures are an (m, k) tensor and the target's
+    samples a list of m tensors, one per context (``snapshot_contexts``, ``samples_near``)."""
     generator = torch.Generator().manual_seed(settings.seed)
     batch_size, dim, dtype, k = settings.batch_size, flow.dim, flow.dtype, flow.context_size
     conditional_target = getattr(data, "context_size", 0) > 0
@@ -246,7 +265,7 @@ def _minibatches(data, flow, settings, context=None):
                          "nflesson.flows.realnvp(2, context=1)")
     if context is not None and not isinstance(data, torch.Tensor):
         raise ValueError("context goes with a tensor of points; a conditional target draws its own pairs")
-    snapshot_context, target_samples = None, None
+    snapshot_contexts, target_samples = None, None
     if isinstance(data, torch.Tensor):
         data = check_batch(data, dim, "data", dtype=dtype)
         if len(data) == 0:
@@ -255,9 +274,13 @@ def _minibatches(data, flow, settings, context=None):
         if k:
             context = flow.checked_context(context, len(data))
             check_finite_rows(context, "context")
-            snapshot_context = context[0]
+            snapshot_contexts = distinct_contexts(context)
         bounds = check_bounds(settings.bounds or _padded_bounds(data), dim)
-        target_samples = data[: settings.n_samples] if not k else data[(context == context[0]).all(1)][: settings.n_samples]
+        if k:
+            target_samples = [samples_near(data, context, c, settings.n_samples, len(snapshot_contexts))
+                              for c in snapshot_contexts]
+        else:
+            target_samples = data[: settings.n_samples]
 
         def batch():
             if batch_size >= len(data):
@@ -274,8 +297,9 @@ def _minibatches(data, flow, settings, context=None):
             raise ValueError(f"the target's contexts have width {data.context_size} but the flow has context = {k}")
         bounds = check_bounds(settings.bounds or data.bounds, dim)
         if conditional_target:
-            snapshot_context = data.snapshot_contexts[len(data.snapshot_contexts) // 2].to(dtype)
-            target_samples = data.sample_given(snapshot_context.expand(settings.n_samples, k), generator=generator)
+            snapshot_contexts = few_contexts(data.snapshot_contexts).to(dtype)
+            target_samples = [data.sample_given(c.expand(settings.n_samples, k), generator=generator)
+                              for c in snapshot_contexts]
 
             def batch():
                 x, c = data.sample(batch_size, generator=generator)
@@ -288,7 +312,40 @@ def _minibatches(data, flow, settings, context=None):
     else:
         raise TypeError("data must be a tensor of points (n, dim) or a target with sample() and dim (e.g. "
                         f"nflesson.data.get('moons')), got {type(data).__name__}")
-    return batch, target_samples, bounds, snapshot_context
+    return batch, target_samples, bounds, snapshot_contexts
+
+
+MAX_SNAPSHOT_CONTEXTS = 4  # more contexts per snapshot make every snapshot and every frame slower
+
+
+def few_contexts(contexts):
+    """The contexts a conditional run's snapshots are drawn for, from a target's
+    ``snapshot_contexts`` (m, k): all of them if m <= 4, else the first, middle and last."""
+    m = len(contexts)
+    return contexts if m <= MAX_SNAPSHOT_CONTEXTS else contexts[[0, (m - 1) // 2, m - 1]]
+
+
+def distinct_contexts(context, most=3):
+    """Up to ``most`` (3) distinct rows of the contexts ``context`` (n, k) of a data set: the
+    first, middle and last of its distinct rows in sorted order (one-hot class contexts in class
+    order: the lowest, a middle and the highest class present), as an (m, k) tensor."""
+    rows = torch.unique(context, dim=0)  # sorted row by row, lexicographically
+    one_hot = len(rows[0]) > 1 and bool(((rows == 0) | (rows == 1)).all()) and bool((rows.sum(1) == 1).all())
+    if one_hot:
+        rows = rows[rows.argmax(1).argsort()]
+    u = len(rows)
+    return rows[sorted({0, (u - 1) // 2, u - 1})] if u > most else rows
+
+
+def samples_near(data, context, c, n_samples, m):
+    """The points of ``data`` to draw as the target given context ``c``: those whose row of
+    ``context`` is exactly c (up to ``n_samples``), or, when fewer than len(data) // (5 m) share it
+    (continuous contexts), that many points whose contexts lie nearest to c (in data order among
+    equals)."""
+    distance = (context - c).square().sum(1)
+    exact = int((distance == 0).sum())
+    count = min(n_samples, max(exact, len(data) // (5 * m), 1))
+    return data[torch.argsort(distance, stable=True)[:count]]
 
 
 def _recorder(flow, objective, bounds, target_samples, settings, **options):

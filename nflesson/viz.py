@@ -6,6 +6,7 @@ Every function checks its arguments before it draws anything or writes a file (n
 bounds are one (low, high) pair of finite numbers with low < high per dimension, grid sizes are
 integers >= 2, a GIF's fps is a number in (0, 100] (a GIF counts time in hundredths of a second)."""
 
+import inspect
 import math
 import numbers
 import os
@@ -31,6 +32,7 @@ MODEL_COLOR = "#dd8452"
 BASE_COLOR = "#55a868"
 DENSITY_CMAP = "viridis"
 ENTROPY_LABEL = "entropy of the target: the lowest expected NLL"
+CONDITIONAL_ENTROPY_LABEL = "H(X | C): the lowest expected NLL"
 DEFAULT_REFERENCE_LABELS = {"maximum likelihood": ENTROPY_LABEL, "reverse KL": "-log Z: the loss at KL = 0"}
 
 
@@ -528,16 +530,76 @@ def write_gif(images, path, fps=8, first=None, last=1500):
     return path
 
 
+def context_label(context):
+    """How the pictures name a context c: 'c = 1.5' for one number, 'class 3' for a one-hot
+    class label, 'c = (0.1, 2, 0.5)' for a few numbers ('...' after the fourth). ``context``
+    is a (k,) tensor or a number."""
+    values = torch.as_tensor(context, dtype=torch.float64).detach().reshape(-1).tolist()
+    if len(values) > 1 and all(v in (0.0, 1.0) for v in values) and sum(values) == 1:
+        return f"class {values.index(1.0)}"
+    if len(values) == 1:
+        return f"c = {values[0]:.3g}"
+    shown = ", ".join(f"{v:.3g}" for v in values[:4]) + (", ..." if len(values) > 4 else "")
+    return f"c = ({shown})"
+
+
+def figure_context(flow, context, name="context"):
+    """The (k,) tensor, in the flow's dtype, of the one context ``context`` that a figure of a
+    conditional ``flow`` draws q(x | c) for: a number (k = 1), a (k,) tensor (or a 0-d tensor for
+    k = 1) or a sequence of k numbers; None for an unconditional flow, which takes none. Else
+    TypeError or ValueError saying what is needed."""
+    k = flow.context_size
+    if not k:
+        if context is not None:
+            raise ValueError(f"this flow is unconditional (it reads no context): leave {name} None, got "
+                             f"{type_name(context)}")
+        return None
+    example = f"{name}=1.5" if k == 1 else f"{name}=torch.tensor([...]) of {k} numbers"
+    if context is None:
+        raise ValueError(f"this flow is conditional on a context of width {k}: pass {name}=c, the context whose "
+                         f"q(x | c) to draw, e.g. {example}")
+    if isinstance(context, np.ndarray):
+        context = torch.from_numpy(np.array(context))
+    if isinstance(context, torch.Tensor):
+        if context.dtype == torch.bool or context.is_complex():
+            raise TypeError(f"{name} must be a tensor of real numbers, got a tensor of {context.dtype}")
+        if context.dim() > 1:
+            raise ValueError(f"{name} must be one context, a tensor of shape ({k},), got shape "
+                             f"{tuple(context.shape)}")
+        values = context.detach().reshape(-1).to("cpu", torch.float64)
+    elif isinstance(context, numbers.Real) and not isinstance(context, bool):
+        values = torch.tensor([float(context)], dtype=torch.float64)
+    elif isinstance(context, (list, tuple)):
+        values = torch.tensor([check_number(v, f"{name}[{j}]") for j, v in enumerate(context)], dtype=torch.float64)
+    else:
+        raise TypeError(f"{name} must be one context of width {k}: {'a number or ' if k == 1 else ''}a tensor of "
+                        f"shape ({k},), got {type_name(context)}")
+    if len(values) != k:
+        raise ValueError(f"{name} must be one context of width {k} ({k} number{'s' if k > 1 else ''}), got "
+                         f"{len(values)}")
+    if not torch.isfinite(values).all():
+        raise ValueError(f"{name} must hold finite numbers, got {values.tolist()}")
+    return values.to(flow.dtype or torch.get_default_dtype())
+
+
 class SnapshotFigure(_BlittedFigure):
-    """One frame of a training run in three panels (target vs model samples, model density,
-    loss so far), drawn once and then updated in place by ``show(index)``: cheap enough to
-    scrub through in a widget or to render as GIF frames. ``reference`` draws a horizontal,
-    labelled line on the loss panel: a number or a (value, label) pair, labelled
-    ``reference_label`` if given, else by the objective (``reference_line``: the target's
-    entropy for maximum likelihood, -log Z for reverse KL; other objectives need a label). The
-    loss axis holds the whole run from the first step, or says how many early steps lie above
-    it (``loss_limits``). ``SnapshotFigure(history, ...)`` makes the figure of the history's
-    case: ``SnapshotFigure1D`` or ``SnapshotFigure2D``, which draw the first two panels."""
+    """One frame of a training run, drawn once and then updated in place by ``show(index)``:
+    cheap enough to scrub through in a widget or to render as GIF frames. Three panels: target
+    vs model samples, model density, loss so far. ``reference`` draws a horizontal, labelled
+    line on the loss panel: a number or a (value, label) pair, labelled ``reference_label`` if
+    given, else by the objective (``reference_line``: the target's entropy for maximum
+    likelihood, H(X | C) for a conditional one; -log Z for reverse KL; other objectives need a
+    label). The loss axis holds the whole run from the first step, or says how many early steps
+    lie above it (``loss_limits``). ``SnapshotFigure(history, ...)`` makes the figure of the history's case:
+    ``SnapshotFigure1D`` or ``SnapshotFigure2D``, which draw the model's panels.
+
+    A conditional run (``history.context``, m contexts) gets one column per context, titled by
+    it (``context_label``: 'c = 1.5', 'class 3'): in 2D its target and model samples given c
+    above and the model density q(x | c) below (each on the colour scale of its trained
+    model); in 1D the density q(x | c) over the target's histogram above and the model's
+    samples below; and the loss on the right, two rows high. ``figsize`` None: (10, 3.2)
+    inches, or (2.7 m + 3.3, 5.6) for a conditional run. ``panels`` holds each column's
+    artists (one entry for an unconditional run)."""
 
     def __new__(cls, history, *args, **kwargs):
         _check_history(history)
@@ -545,16 +607,29 @@ class SnapshotFigure(_BlittedFigure):
             cls = SnapshotFigure1D if len(history.bounds) == 1 else SnapshotFigure2D
         return super().__new__(cls)
 
-    def __init__(self, history, reference=None, figsize=(10, 3.2), dpi=72, reference_label=None):
+    def __init__(self, history, reference=None, figsize=None, dpi=72, reference_label=None):
         _check_history(history)
-        reference = reference_line(reference, reference_label, history.objective)
-        _check_figsize(figsize)
-        _check_dpi(dpi)
         self.history = history
-        self.fig = fig = agg_figure(figsize, dpi)
-        self.axes = fig.subplots(1, 3)
-        self._draw_model(*self.axes[:2], history.snapshots[0])
-        ax_loss = self.axes[2]
+        self.contexts = getattr(history, "context", None)
+        if self.contexts is not None and reference_label is None and history.objective == "maximum likelihood" and \
+                not isinstance(reference, (tuple, list)):
+            reference_label = CONDITIONAL_ENTROPY_LABEL  # a conditional model's floor is H(X | C)
+        reference = reference_line(reference, reference_label, history.objective)
+        if figsize is not None:
+            _check_figsize(figsize)
+        _check_dpi(dpi)
+        if self.contexts is None:
+            self.fig = fig = agg_figure(figsize or (10, 3.2), dpi)
+            self.axes = fig.subplots(1, 3)
+            columns, ax_loss = [(self.axes[0], self.axes[1])], self.axes[2]
+        else:
+            m = len(self.contexts)
+            self.fig = fig = agg_figure(figsize or (2.7 * m + 3.3, 5.6), dpi)
+            grid = fig.add_gridspec(2, m + 1, width_ratios=[1.0] * m + [1.3])
+            self.axes = np.array([[fig.add_subplot(grid[row, j]) for j in range(m)] for row in range(2)])
+            columns, ax_loss = list(zip(*self.axes)), fig.add_subplot(grid[:, m])
+        self.ax_loss = ax_loss
+        self.panels = [self._draw_model(top, bottom, j) for j, (top, bottom) in enumerate(columns)]
         bottom, self.top, clipped = loss_limits(history.losses, reference and reference[0])
         ax_loss.set(xlim=(0, max(len(history.losses), 1)), xlabel="step", ylabel="loss", ylim=(bottom, self.top))
         if clipped:
@@ -563,10 +638,21 @@ class SnapshotFigure(_BlittedFigure):
         self.reference_line = None
         if reference is not None:  # redrawn over the loss curve in every frame, so a noisy curve cannot hide it
             self.reference_line = ax_loss.axhline(reference[0], color="k", ls="--", lw=1, label=reference[1])
-            ax_loss.legend(fontsize=9, loc="center right" if clipped else "upper right")
+            ax_loss.legend(fontsize=9 if self.contexts is None else 8, loc="center right" if clipped else "upper right")
         (self.loss_line,) = ax_loss.plot([], [], color=MODEL_COLOR, lw=1)
         (self.marker,) = ax_loss.plot([], [], "o", color="k")
         self._freeze(0)
+
+    def _of(self, value, j):
+        """Context j's part of a snapshot's or the history's ``value`` (all of it, unconditional)."""
+        return value if self.contexts is None or value is None else value[j]
+
+    def _titles(self, j, unconditional, given):
+        """The titles of column j: ``unconditional`` ones, or ``given`` formatted with its context's label."""
+        if self.contexts is None:
+            return unconditional
+        label = context_label(self.contexts[j])
+        return tuple(text.format(c=label) for text in given)
 
     def show(self, index):
         """Update the panels to snapshot ``index``; returns the changed artists."""
@@ -576,73 +662,115 @@ class SnapshotFigure(_BlittedFigure):
         if not 0 <= index < count:
             raise ValueError(f"the snapshot index must be an integer from 0 to {count - 1}, got {index}")
         snap = self.history.snapshots[index]
-        changed = self._show_model(snap)
+        changed = []
+        for j, panel in enumerate(self.panels):
+            changed += self._show_model(panel, self._of(snap.samples, j), self._of(snap.log_density, j))
         losses = self.history.losses[: snap.step]
         self.loss_line.set_data(np.arange(len(losses)), losses)
         self.marker.set_data([snap.step], [min(snap.loss, self.top)])
         self.marker.set_marker("^" if snap.loss > self.top else "o")
-        self.axes[2].set_title(f"step {snap.step}   loss {snap.loss:.3f}")
+        self.ax_loss.set_title(f"step {snap.step}   loss {snap.loss:.3f}")
         changed += [self.loss_line] + ([self.reference_line] if self.reference_line is not None else [])
-        return changed + [self.marker, self.axes[2].title]
+        return changed + [self.marker, self.ax_loss.title]
 
 
 class SnapshotFigure1D(SnapshotFigure):
     """A 1D run (see ``SnapshotFigure``): the model density over a histogram of the target's
-    samples, then a histogram of the model's samples, on one height scale for all frames."""
+    samples, then a histogram of the model's samples, on one height scale for all frames (per
+    context for a conditional run)."""
 
-    def _draw_model(self, ax_density, ax_samples, first):
+    def _draw_model(self, ax_density, ax_samples, j):
         history = self.history
         lo, hi = history.bounds[0]
         self.bins = np.linspace(lo, hi, 61)
-        if history.target_samples is not None:
-            ax_density.hist(history.target_samples[:, 0].numpy(), bins=self.bins, density=True, color=TARGET_COLOR,
-                            alpha=0.35, label="data")
-        (self.density_line,) = ax_density.plot(history.grid[0], first.log_density.exp(), color=MODEL_COLOR,
-                                               lw=2, label="model")
-        ax_density.set(xlim=(lo, hi), ylim=(0, 1.3 * self._max_density()), title="density")
-        ax_density.legend(fontsize=8, loc="upper right")
-        self.bars = ax_samples.bar(self.bins[:-1], np.zeros(60), width=np.diff(self.bins), align="edge",
-                                   color=MODEL_COLOR, alpha=0.6)
-        ax_samples.set(xlim=(lo, hi), ylim=(0, 1.3 * self._max_density()), title="model samples")
+        target = self._of(history.target_samples, j)
+        first = history.snapshots[0]
+        density_title, samples_title = self._titles(j, ("density", "model samples"),
+                                                    ("q(x | {c})", "model samples, {c}"))
+        if target is not None:
+            ax_density.hist(target[:, 0].numpy(), bins=self.bins, density=True, color=TARGET_COLOR, alpha=0.35,
+                            label="data")
+        (density_line,) = ax_density.plot(history.grid[0], self._of(first.log_density, j).exp(), color=MODEL_COLOR,
+                                          lw=2, label="model")
+        top = 1.3 * self._max_density(j)
+        ax_density.set(xlim=(lo, hi), ylim=(0, top), title=density_title)
+        if j == 0:
+            ax_density.legend(fontsize=8, loc="upper right")
+        bars = ax_samples.bar(self.bins[:-1], np.zeros(60), width=np.diff(self.bins), align="edge", color=MODEL_COLOR,
+                              alpha=0.6)
+        ax_samples.set(xlim=(lo, hi), ylim=(0, top), title=samples_title)
+        return {"density_line": density_line, "bars": bars}
 
-    def _max_density(self):
-        """The highest density of the run: of any snapshot, or of the target's histogram."""
-        peaks = [s.log_density.exp().max().item() for s in self.history.snapshots]
-        if self.history.target_samples is not None:
-            counts, _ = np.histogram(self.history.target_samples[:, 0].numpy(), bins=self.bins, density=True)
+    @property
+    def density_line(self):
+        """The model's density curve (of the first context for a conditional run)."""
+        return self.panels[0]["density_line"]
+
+    @property
+    def bars(self):
+        """The bars of the model's samples' histogram (of the first context for a conditional run)."""
+        return self.panels[0]["bars"]
+
+    def _max_density(self, j=0):
+        """The highest density of the run (of context j): of any snapshot, or of the target's histogram."""
+        peaks = [self._of(s.log_density, j).exp().max().item() for s in self.history.snapshots]
+        target = self._of(self.history.target_samples, j)
+        if target is not None and len(target):
+            counts, _ = np.histogram(target[:, 0].numpy(), bins=self.bins, density=True)
             peaks.append(counts.max())
         return max(peaks)
 
-    def _show_model(self, snap):
-        self.density_line.set_ydata(snap.log_density.exp().numpy())
-        counts, _ = np.histogram(snap.samples[:, 0].numpy(), bins=self.bins, density=True)
-        for bar, height in zip(self.bars, counts):
+    def _show_model(self, panel, samples, log_density):
+        panel["density_line"].set_ydata(log_density.exp().numpy())
+        counts, _ = np.histogram(samples[:, 0].numpy(), bins=self.bins, density=True)
+        for bar, height in zip(panel["bars"], counts):
             bar.set_height(height)
-        return [self.density_line, *self.bars]
+        return [panel["density_line"], *panel["bars"]]
 
 
 class SnapshotFigure2D(SnapshotFigure):
     """A 2D run (see ``SnapshotFigure``): model samples over the target's, then the model
-    density on the history's grid, on the colour scale of the trained model for all frames."""
+    density on the history's grid, on the colour scale of the trained model for all frames
+    (per context for a conditional run)."""
 
-    def _draw_model(self, ax_samples, ax_density, first):
+    def _draw_model(self, ax_samples, ax_density, j):
         history = self.history
-        if history.target_samples is not None:
-            plot_samples(history.target_samples, ax_samples, color=TARGET_COLOR, label="target", alpha=0.35)
-        self.scatter = ax_samples.scatter(first.samples[:, 0], first.samples[:, 1], s=3, alpha=0.6,
-                                          color=MODEL_COLOR, label="model", linewidths=0)
-        ax_samples.set(xlim=history.bounds[0], ylim=history.bounds[1], title="samples")
-        ax_samples.legend(fontsize=8, loc="upper right", markerscale=3)
+        first = history.snapshots[0]
+        target = self._of(history.target_samples, j)
+        samples_title, density_title = self._titles(j, ("samples", "model density"),
+                                                    ("samples given {c}", "model q(x | {c})"))
+        if target is not None:
+            plot_samples(target, ax_samples, color=TARGET_COLOR, label="target", alpha=0.35)
+        samples = self._of(first.samples, j)
+        scatter = ax_samples.scatter(samples[:, 0], samples[:, 1], s=3, alpha=0.6, color=MODEL_COLOR, label="model",
+                                     linewidths=0)
+        ax_samples.set(xlim=history.bounds[0], ylim=history.bounds[1], title=samples_title)
+        if j == 0:
+            ax_samples.legend(fontsize=8, loc="upper right", markerscale=3)
         (x0, x1), (y0, y1) = history.bounds
-        self.image = ax_density.imshow(first.log_density.exp().numpy(), origin="lower", extent=(x0, x1, y0, y1),
-                                       cmap=DENSITY_CMAP, aspect="auto", interpolation="bilinear", vmin=0,
-                                       vmax=history.snapshots[-1].log_density.exp().max().item())
-        ax_density.set_title("model density")
+        image = ax_density.imshow(self._of(first.log_density, j).exp().numpy(), origin="lower",
+                                  extent=(x0, x1, y0, y1), cmap=DENSITY_CMAP, aspect="auto", interpolation="bilinear",
+                                  vmin=0, vmax=self._of(history.snapshots[-1].log_density, j).exp().max().item())
+        ax_density.set_title(density_title)
+        if self.contexts is not None:
+            ax_samples.set(xticks=[], yticks=[])
+            ax_density.set(xticks=[], yticks=[])
+        return {"scatter": scatter, "image": image}
 
-    def _show_model(self, snap):
-        self.scatter.set_offsets(snap.samples.numpy())
-        self.image.set_data(snap.log_density.exp().numpy())
-        return [self.scatter, self.image]
+    @property
+    def scatter(self):
+        """The model's samples (of the first context for a conditional run)."""
+        return self.panels[0]["scatter"]
+
+    @property
+    def image(self):
+        """The model's density image (of the first context for a conditional run)."""
+        return self.panels[0]["image"]
+
+    def _show_model(self, panel, samples, log_density):
+        panel["scatter"].set_offsets(samples.numpy())
+        panel["image"].set_data(log_density.exp().numpy())
+        return [panel["scatter"], panel["image"]]
 
 
 def _check_frames(frames):
@@ -700,6 +828,12 @@ class TransformationFigure(_BlittedFigure):
     ..., 2. ``TransformationFigure(flow, ...)`` makes the figure of the flow's dimension.
     ``show(t)``/``render(t)`` move everything to time t; the base noise is drawn with
     ``seed``, the global random state is left alone.
+
+    A conditional flow q(x | c) is drawn for one ``context`` c (a number for a context of width
+    1, else a (k,) tensor; ``figure_context``): the same base carried into q(x | c) by the layers
+    (or the ODE) with that context, the density panel that of q(x | c), the way back with that
+    context too; the titles name c (``context_label``). A conditional flow without a context
+    is refused, and so is a context for an unconditional flow.
     """
 
     density_panel = True  # whether density=True adds a panel
@@ -710,8 +844,10 @@ class TransformationFigure(_BlittedFigure):
         return super().__new__(cls)
 
     def __init__(self, flow, n_points=800, seed=0, bounds=None, density=False, data=None, lines=13,
-                 figsize=None, dpi=72, time_steps=16, solver=None):
+                 figsize=None, dpi=72, time_steps=16, solver=None, context=None):
         _check_transformation_arguments(flow, n_points, seed, bounds, density, data, lines, figsize, dpi, time_steps)
+        self.context = figure_context(flow, context)
+        self.given = "" if self.context is None else f" given {context_label(self.context)}"
         self.continuous = continuous_of(flow) is not None
         self.stages = flow.stages(time_steps, solver)
         self.layers = self.stages.end
@@ -723,10 +859,10 @@ class TransformationFigure(_BlittedFigure):
             base = flow.base.sample((n_points,)).to(dtype)
             jitter = torch.rand(n_points, dtype=dtype)
         self.flow = flow
-        self.points_trace = [p.numpy() for p in self.stages.points(base)]
+        self.points_trace = [p.numpy() for p in self._points(base)]
         self.back_trace = None
         if data is not None:
-            self.back_trace = [p.numpy() for p in self.stages.points(data, inverse=True)]
+            self.back_trace = [p.numpy() for p in self._points(data, inverse=True)]
         panels = 1 + (density and self.density_panel) + (data is not None)
         self.fig = fig = agg_figure(figsize or (3.5 * panels + 0.7, 3.9), dpi)
         axes = list(np.atleast_1d(fig.subplots(1, panels)))
@@ -737,12 +873,34 @@ class TransformationFigure(_BlittedFigure):
             self._draw_way_back(axes[-1], data, axes[0].get_ylim())
         self._freeze(0.0)
 
+    def _points(self, x, inverse=False, log_det=False):
+        """The stages' points of ``x`` (``points`` of ``Flow.stages``) for the figure's context."""
+        if self.context is None:
+            return self.stages.points(x, inverse=inverse, log_det=log_det)
+        return self.stages.points(x, inverse=inverse, log_det=log_det, context=self.context)
+
+    def _back_from(self, k, x):
+        """Stage k carried back to the base, (points, log|det|) (``back_from`` of the stages), for
+        the figure's context."""
+        if self.context is None:
+            return self.stages.back_from(k, x)
+        if "context" in inspect.signature(self.stages.back_from).parameters:
+            return self.stages.back_from(k, x, context=self.context)
+        if self.continuous:  # the ODE from time k / K back to 0, with the context
+            stages = self.stages
+            if k == 0:
+                return x, x.new_zeros(x.shape[0])
+            with stages.ode.solver(**stages.settings):
+                back, log_det = stages.ode.trajectory(x, stages.times[[k, 0]], log_det=True, context=self.context)
+            return back[-1], log_det[-1]
+        return Flow(list(self.flow.layers[:k]), dim=self.flow.dim).inverse(x, self.context)
+
     def _draw_way_back(self, ax, data, ylim):
         """The data on its way back to the base, in a panel of its own."""
         start = self._back_offsets(self.back_trace[0])
         self.back_points = ax.scatter(start[:, 0], start[:, 1], s=4, c=self._data_colors(data)[: len(start)],
                                       linewidths=0)
-        ax.set(xlim=self.bounds[0], ylim=ylim, title="the way back: data → base")
+        ax.set(xlim=self.bounds[0], ylim=ylim, title=f"the way back{self.given}: data → base")
 
     def _quantile_bounds(self, margin=0.12):
         """Bounds that hold the middle 99% of the points at every stage, padded by ``margin``."""
@@ -810,7 +968,7 @@ class TransformationFigure1D(TransformationFigure):
         z = torch.quantile(many, torch.linspace(0.0005, 0.9995, 1200, dtype=base.dtype)).unsqueeze(-1)
         self.log_p_base = flow.base.log_prob(z).numpy()
         self.curve_x, self.curve_slopes = [], []
-        for x, log_det in zip(*self.stages.points(z, log_det=True)):
+        for x, log_det in zip(*self._points(z, log_det=True)):
             sign = np.sign(np.gradient(x[:, 0].numpy())) if self.curve_x else 1.0  # which way the map runs
             self.curve_x.append(x[:, 0].numpy())
             self.curve_slopes.append(sign * log_det.exp().numpy())
@@ -819,14 +977,16 @@ class TransformationFigure1D(TransformationFigure):
         top = 1.2 * peak
         self.strip = (-0.06 - 0.2 * jitter.numpy()) * top
         quantiles = torch.linspace(-2, 2, 9, dtype=base.dtype).unsqueeze(-1)
-        self.ticks_trace = [q[:, 0].numpy() for q in self.stages.points(quantiles)]
+        self.ticks_trace = [q[:, 0].numpy() for q in self._points(quantiles)]
         ax = axes[0]
         (self.density_line,) = ax.plot([], [], color=MODEL_COLOR, lw=2)
         self.grid_lines = LineCollection([], colors="0.4", linewidths=0.8)
         ax.add_collection(self.grid_lines)
         self.points = ax.scatter(self.points_trace[0][:, 0], self.strip, s=4, c=_line_colors(base), linewidths=0)
         ax.axhline(0, color="0.7", lw=0.8)
-        ax.set(xlim=self.bounds[0], ylim=(-0.3 * top, top), title="base → data: the density on a line",
+        title = "base → data: the density on a line" if self.context is None else \
+            f"base → q(x | {context_label(self.context)}) on a line"
+        ax.set(xlim=self.bounds[0], ylim=(-0.3 * top, top), title=title,
                xlabel="x", yticks=[])
 
     def _draw_way_back(self, ax, data, ylim):
@@ -861,14 +1021,15 @@ class TransformationFigure2D(TransformationFigure):
         along = torch.linspace(-3, 3, 60, dtype=base.dtype)
         horizontal = torch.stack(torch.broadcast_tensors(along[None, :], ticks[:, None]), -1)
         grid = torch.cat([horizontal, horizontal.flip(-1)])  # (2 lines, 60, 2): rows, then columns
-        self.lines_trace = [p.numpy().reshape(grid.shape) for p in self.stages.points(grid.reshape(-1, 2))]
+        self.lines_trace = [p.numpy().reshape(grid.shape) for p in self._points(grid.reshape(-1, 2))]
         self.bounds = bounds or self._quantile_bounds()
         ax = axes[0]
         self.grid_lines = LineCollection(self.lines_trace[0], colors="0.55", linewidths=0.5, alpha=0.7)
         ax.add_collection(self.grid_lines)
         start = self.points_trace[0]
         self.points = ax.scatter(start[:, 0], start[:, 1], s=4, c=position_colors(base), linewidths=0)
-        ax.set(xlim=self.bounds[0], ylim=self.bounds[1], title="base → data")
+        title = "base → data" if self.context is None else f"base → q(x | {context_label(self.context)})"
+        ax.set(xlim=self.bounds[0], ylim=self.bounds[1], title=title)
         if density:
             self.densities = self._densities(axes[1])
 
@@ -878,13 +1039,13 @@ class TransformationFigure2D(TransformationFigure):
         _, points = grid_points(self.bounds, size, dtype=self.flow.base_loc.dtype)
         stages = []
         for k in range(self.stages.count + 1):
-            z, log_det = self.stages.back_from(k, points)
+            z, log_det = self._back_from(k, points)
             values = (self.flow.base.log_prob(z) + log_det).exp().reshape(size, size).numpy()
             stages.append(values / max(values.max(), 1e-300))
         (x0, x1), (y0, y1) = self.bounds
         self.density_image = ax.imshow(stages[0], origin="lower", extent=(x0, x1, y0, y1), cmap=DENSITY_CMAP,
                                        aspect="auto", interpolation="bilinear", vmin=0, vmax=1)
-        ax.set(xlim=self.bounds[0], ylim=self.bounds[1], title="density (scaled to its peak)")
+        ax.set(xlim=self.bounds[0], ylim=self.bounds[1], title=f"density{self.given} (scaled to its peak)")
         return stages
 
     def _data_colors(self, data):
@@ -913,7 +1074,8 @@ def save_transformation_gif(flow, path, frames=48, fps=12, **options):
     ``frames`` frames from the base (first frame) to the data (last frame, where it rests),
     layer by layer with eased in-between frames (``layer_times``); ``options`` go to
     ``TransformationFigure`` (n_points, seed, bounds, density=True, data=... for the way back,
-    lines, figsize, dpi, time_steps, solver). A continuous-time flow goes along its ODE time, eased at
+    lines, figsize, dpi, time_steps, solver, and context=c, which a conditional flow needs: the
+    base carried into q(x | c)). A continuous-time flow goes along its ODE time, eased at
     the start and the end. Returns ``path``."""
     _check_gif_path(path)
     frames = _check_frames(frames)

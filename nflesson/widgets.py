@@ -1,5 +1,6 @@
 """Interactive widgets (ipywidgets): a player that scrubs through a training History without
-retraining, and explorers whose sliders redraw a map's effect live.
+retraining, a player of the learned transformation, explorers whose sliders redraw a map's
+effect live, and an explorer of a conditional flow q(x | c) over its context.
 
 Callbacks never fail silently: an exception is printed into the widget's output area (where
 ipywidgets would otherwise swallow it) and kept in ``.error``.
@@ -11,6 +12,7 @@ import io
 import math
 import traceback
 
+import numpy as np
 import torch
 from matplotlib.figure import FigureBase
 
@@ -23,9 +25,10 @@ except ImportError as missing:  # the flow library installed without the course 
 
 from . import viz
 from .bijector import Bijector
-from .checks import check_bounds, check_callable, check_int, check_number, type_name
+from .checks import check_bounds, check_callable, check_int, check_number, check_seed, type_name
 from .elementwise import Affine, Exp, Sigmoid
 from .flow import Flow
+from .metrics import Gap
 from .planar_radial import Planar, Radial
 
 ONE_D_MAPS = ("affine", "exp", "sigmoid")
@@ -103,12 +106,14 @@ class TrainingPlayer(_Player):
     target, model density and loss curve, all from the stored snapshots (no retraining).
     Frames are blitted into an Image widget, so scrubbing is smooth. ``reference`` (a number or
     a (value, label) pair) and ``reference_label`` draw a labelled line on the loss panel, as in
-    ``viz.SnapshotFigure``."""
+    ``viz.SnapshotFigure``. A conditional run shows one column per context of ``history.context``
+    (samples given c, density q(x | c)); ``figsize`` None: the figure's own size for the case."""
 
-    def __init__(self, history, reference=None, figsize=(10, 3.2), reference_label=None):
+    def __init__(self, history, reference=None, figsize=None, reference_label=None):
         viz._check_history(history)
         viz.reference_line(reference, reference_label, history.objective)
-        viz._check_figsize(figsize)
+        if figsize is not None:
+            viz._check_figsize(figsize)
         last = len(history.snapshots) - 1
         self.history = history
         self.play = widgets.Play(min=0, max=last, step=1, interval=200, description="play")
@@ -140,7 +145,9 @@ class TransformationPlayer(_Player):
     t: 0 is the base, K (the number of layers) the data, fractional values lie between two
     layers; for a continuous-time flow the slider is its ODE time, from 0 to 1. Play runs
     through ``frames`` eased times from the base to the data; the player starts on the data.
-    ``options`` go to the figure (density=True, data=..., n_points, time_steps, ...)."""
+    ``options`` go to the figure (density=True, data=..., n_points, time_steps, ...); a
+    conditional flow needs ``context=c`` (a number for a context of width 1, else a (k,) tensor):
+    the player shows the base carried into q(x | c)."""
 
     def __init__(self, flow, frames=48, interval=80, **options):
         if not isinstance(flow, Flow):
@@ -340,3 +347,279 @@ def explore_radial():
         x0=_slider(1.0, -2, 2, 0.1, "z0[0]"), y0=_slider(1.0, -2, 2, 0.1, "z0[1]"),
         alpha=_slider(0.5, 0.05, 3, 0.05, "alpha"), beta=_slider(2.0, -3, 5, 0.1, "beta"),
     )
+
+
+class ConditionalExplorer(_Figure):
+    """A trained conditional flow q(x | c) explored over its context c, without retraining (see
+    ``explore_conditional``, which makes one). Three panels: the true density p(x | c) of the
+    target, the model density q(x | c) on the same colour scale (p's peak), and the gap
+    KL(p(. | c) || q(. | c)) over c (the training range shaded, the current c marked; a bar per
+    class for a class context). The title gives the gap at the current c, in nats with its
+    standard error, estimated from ``n_samples`` samples of p(x | c) drawn with the fixed
+    ``seed``: the same c always gives the same number.
+
+    ``control`` is the slider (``controls``: one per entry for a context of several numbers);
+    ``context`` the (k,) context on show, ``gap`` its ``nflesson.metrics.Gap``; ``curve`` the
+    (contexts, gaps) of the third panel (None without it)."""
+
+    def __init__(self, flow, target, context_range=None, bounds=None, grid_size=100, n_samples=2000, seed=0,
+                 curve_points=13, figsize=(12, 3.9)):
+        self.kind, ranges = _check_explore_conditional(flow, target, context_range, bounds, grid_size, n_samples, seed,
+                                                       curve_points, figsize)
+        self.flow, self.target, self.n_samples, self.seed = flow, target, int(n_samples), seed
+        self.bounds = check_bounds(bounds if bounds is not None else target.bounds, 2)
+        self.ranges = ranges
+        self.training_range = _training_range(target)
+        k, dtype = flow.context_size, flow.dtype or torch.get_default_dtype()
+        self.dtype = dtype
+        _, self.grid = viz.grid_points(self.bounds, grid_size, dtype=torch.float64)
+        self.grid_size = grid_size
+        if self.kind == "class":
+            start = _class_of(getattr(target, "snapshot_contexts", None))
+            self.controls = [widgets.IntSlider(value=start, min=0, max=k - 1, description="class",
+                                               continuous_update=False)]
+        else:
+            middle = _middle_context(target, ranges)
+            self.controls = [
+                widgets.FloatSlider(value=value, min=lo, max=hi, step=(hi - lo) / 200,
+                                    description="c" if k == 1 else f"c[{j}]", continuous_update=False,
+                                    readout_format=".3g")
+                for j, (value, (lo, hi)) in enumerate(zip(middle, ranges))]
+        self.control = self.controls[0]
+        self.curve = None
+        if curve_points and (self.kind == "class" or k == 1):
+            self.curve = self._gap_curve(curve_points)
+        super().__init__(self.controls, figsize)
+        self._build()
+        for control in self.controls:
+            control.observe(self._redraw, names="value")
+        self._redraw()
+
+    # --- what is shown ---------------------------------------------------------------------------
+
+    def context_of(self, value):
+        """The (k,) context (float64) of a slider value: the one-hot vector of a class, the
+        number(s) of a continuous context."""
+        k = self.flow.context_size
+        if self.kind == "class":
+            return torch.nn.functional.one_hot(torch.tensor(int(value)), k).to(torch.float64)
+        return torch.as_tensor(value, dtype=torch.float64).reshape(k)
+
+    @torch.no_grad()
+    def gap_at(self, contexts):
+        """The gap KL(p(. | c) || q(. | c)) (a ``Gap``) for each row of ``contexts`` (m, k), each
+        from ``n_samples`` samples of p(x | c) drawn with the explorer's seed, in one pass."""
+        n = self.n_samples
+        x = torch.cat([self.target.sample_given(c.expand(n, -1), generator=torch.Generator().manual_seed(self.seed))
+                       for c in contexts]).to(torch.float64)
+        c = contexts.repeat_interleave(n, 0)
+        log_p = self.target.log_prob(x, c).to(torch.float64)
+        log_q = self.flow.log_prob(x.to(self.dtype), c.to(self.dtype)).to(torch.float64)
+        terms = (log_p - log_q).reshape(len(contexts), n)
+        means = terms.mean(1)
+        errors = terms.std(1) / math.sqrt(n)
+        return [Gap(float(a), float(b)) for a, b in zip(means, errors)]
+
+    def _gap_curve(self, points):
+        if self.kind == "class":
+            values = list(range(self.flow.context_size))
+        else:
+            values = torch.linspace(*self.ranges[0], points, dtype=torch.float64).tolist()
+        contexts = torch.stack([self.context_of(v) for v in values])
+        return values, self.gap_at(contexts)
+
+    @torch.no_grad()
+    def _densities(self, context):
+        """p(x | c) and q(x | c) on the grid, as (size, size) arrays (rows = y)."""
+        size = self.grid_size
+        p = self.target.log_prob(self.grid, context).to(torch.float64).exp().reshape(size, size).numpy()
+        q = self.flow.log_prob(self.grid.to(self.dtype), context.to(self.dtype)).to(torch.float64)
+        return p, q.exp().reshape(size, size).numpy()
+
+    def _outside(self, context):
+        """Whether ``context`` lies outside the target's training range (never for a class)."""
+        if self.kind == "class" or self.training_range is None:
+            return False
+        return any(not lo <= v <= hi for v, (lo, hi) in zip(context.tolist(), self.training_range))
+
+    # --- drawing ---------------------------------------------------------------------------------
+
+    def _build(self):
+        panels = 3 if self.curve is not None else 2
+        axes = self.fig.subplots(1, panels)
+        (x0, x1), (y0, y1) = self.bounds
+        self.images = []
+        for ax in axes[:2]:
+            image = ax.imshow(np.zeros((self.grid_size, self.grid_size)), origin="lower", extent=(x0, x1, y0, y1),
+                              cmap=viz.DENSITY_CMAP, aspect="auto", interpolation="bilinear", vmin=0, vmax=1)
+            ax.set(xlim=(x0, x1), ylim=(y0, y1))
+            self.images.append(image)
+        self.axes = list(axes)
+        self.title = self.fig.suptitle("", fontsize=11)
+        self.marker = None
+        if self.curve is not None:
+            self._draw_curve(axes[2])
+
+    def _draw_curve(self, ax):
+        values, gaps = self.curve
+        nats = np.array([g.nats for g in gaps])
+        errors = np.array([g.standard_error for g in gaps])
+        if self.kind == "class":
+            self.bars = ax.bar(values, nats, yerr=errors, color=viz.MODEL_COLOR, alpha=0.5, capsize=2)
+            ax.set(xticks=values, xlabel="class", title="KL(p(.|c) || q(.|c)) per class")
+        else:
+            ax.plot(values, nats, color=viz.MODEL_COLOR, marker="o", ms=3, lw=1.5)
+            ax.fill_between(values, nats - 2 * errors, nats + 2 * errors, color=viz.MODEL_COLOR, alpha=0.2, lw=0)
+            if self.training_range is not None:
+                lo, hi = self.training_range[0]
+                ax.axvspan(lo, hi, color="0.85", zorder=0, label="training range")
+                ax.legend(fontsize=8, loc="upper center")
+            ax.set(xlabel="c", xlim=(values[0], values[-1]), title="KL(p(.|c) || q(.|c)) over c")
+        ax.set(ylabel="nats")
+        finite = np.isfinite(nats) & np.isfinite(errors)
+        if finite.any():
+            low, high = (nats - 2 * errors)[finite].min(), (nats + 2 * errors)[finite].max()
+            ax.set_ylim(min(0.0, low) - 0.05 * (high - low), max(high + 0.1 * (high - low), 1e-3))
+        (self.marker,) = ax.plot([], [], "o", color="k", ms=7, zorder=3)
+
+    def _draw(self):
+        context = self.context_of([control.value for control in self.controls] if len(self.controls) > 1
+                                  else self.control.value)
+        gap = self.gap_at(context[None])[0]
+        p, q = self._densities(context)
+        peak = float(p.max()) if np.isfinite(p.max()) and p.max() > 0 else 1.0
+        label = viz.context_label(context)
+        for image, values, name in zip(self.images, (p, q), ("true p", "model q")):
+            image.set_data(values)
+            image.set_clim(0, peak)
+            image.axes.set_title(f"{name}(x | {label})")
+        outside = self._outside(context)
+        note = "   (outside the training range)" if outside else ""
+        self.title.set_text(f"{label}:  KL(p(.|c) || q(.|c)) = {gap}   ({self.n_samples:,} samples of p(x | c)){note}")
+        self.title.set_color("#b22222" if outside else "k")
+        if self.marker is not None:
+            where = int(context.argmax()) if self.kind == "class" else float(context[0])
+            shown = min(gap.nats, self.marker.axes.get_ylim()[1]) if math.isfinite(gap.nats) else \
+                self.marker.axes.get_ylim()[1]
+            self.marker.set_data([where], [shown])
+        self.context, self.gap = context.to(self.dtype), gap
+        if self.draws == 0:  # lay out once, with every artist in place; later pictures only change data
+            self.fig.canvas.draw()
+            self.fig.set_layout_engine("none")
+
+
+def explore_conditional(flow, target, context_range=None, bounds=None, grid_size=100, n_samples=2000, seed=0,
+                        curve_points=13, figsize=(12, 3.9)):
+    """A slider over the context c of a trained conditional 2D flow q(x | c) that redraws the
+    model density q(x | c) beside the target's true p(x | c), without retraining, with the gap
+    KL(p(. | c) || q(. | c)) in nats at that c (a Monte Carlo estimate from ``n_samples``
+    samples of p(x | c) drawn with the fixed ``seed``, so that it is stable; its standard error
+    beside it) and, in a third panel, that gap over c (``curve_points`` values of c over the
+    slider's range, computed once; 0: no such panel).
+
+    ``target`` is a conditional target with ``log_prob(x, context)``, ``sample_given``,
+    ``context_size`` and ``dim`` (e.g. ``nflesson.data.get("ring_by_radius")``). A context of
+    one number gets a slider over ``context_range`` (default: the target's ``context_bounds``,
+    the training range, shaded in the third panel; widen it, e.g. ``context_range=(0.5, 4)``, to
+    look outside, where the title turns red); a one-hot class context (e.g.
+    ``gaussians_by_class``) a slider over the class, and the third panel a bar per class; a
+    context of several numbers one slider per number (ranges: ``context_range`` as k (low, high)
+    pairs, or the target's) and no third panel. ``bounds``: the box of the density panels
+    (default: the target's), on a ``grid_size`` x ``grid_size`` grid. Returns a
+    ``ConditionalExplorer``."""
+    return ConditionalExplorer(flow, target, context_range, bounds, grid_size, n_samples, seed, curve_points,
+                               figsize)
+
+
+def _check_explore_conditional(flow, target, context_range, bounds, grid_size, n_samples, seed, curve_points,
+                               figsize):
+    """The checks of explore_conditional, before anything is computed or drawn: (the kind of
+    context, "class" or "continuous", and its slider ranges, one (low, high) pair per number)."""
+    if not isinstance(flow, Flow):
+        what = f"the {'class' if isinstance(flow, type) else 'function'} {flow.__name__} itself: build a flow first" \
+            if callable(flow) and hasattr(flow, "__name__") else type_name(flow)
+        raise TypeError(f"flow must be a trained conditional nflesson.Flow (e.g. nf.flows.realnvp(2, context=1)), got "
+                        f"{what}")
+    if not flow.context_size:
+        raise ValueError("flow is unconditional (it reads no context): explore_conditional shows a conditional flow "
+                         "q(x | c), e.g. nf.flows.realnvp(2, context=1) trained with nf.fit on a conditional target")
+    if flow.dim != 2:
+        raise ValueError(f"explore_conditional draws densities of the plane: flow must have dim 2, got dim = "
+                         f"{flow.dim}")
+    needed = ("log_prob", "sample_given", "context_size", "dim")
+    if isinstance(target, type) or not all(hasattr(target, name) for name in needed):
+        got = f"the class {target.__name__} itself" if isinstance(target, type) else type_name(target)
+        raise TypeError(f"target must be a conditional target (with {', '.join(needed)}), e.g. "
+                        f"nflesson.data.get('ring_by_radius'), got {got}")
+    k = flow.context_size
+    if target.context_size != k:
+        raise ValueError(f"the target's contexts have width {target.context_size} but the flow has context = {k}")
+    if target.dim != 2:
+        raise ValueError(f"the target has dim = {target.dim} but the flow has dim = 2")
+    if bounds is None and not hasattr(target, "bounds"):
+        raise ValueError("the target has no bounds: pass bounds=((xmin, xmax), (ymin, ymax)) for the density panels")
+    check_bounds(bounds if bounds is not None else target.bounds, 2)
+    check_int(grid_size, "grid_size", low=2)
+    check_int(n_samples, "n_samples", low=2)
+    check_seed(seed)
+    check_int(curve_points, "curve_points")
+    if curve_points == 1:
+        raise ValueError("curve_points must be 0 (no curve of the gap over c) or at least 2, got 1")
+    viz._check_figsize(figsize)
+    kind = "class" if k > 1 and _one_hot(getattr(target, "snapshot_contexts", None)) else "continuous"
+    if kind == "class":
+        if context_range is not None:
+            raise ValueError(f"context_range is for contexts of numbers; this target's context is a one-hot class "
+                             f"label (classes 0..{k - 1}, one slider over them): leave it None, got {context_range!r}")
+        return kind, None
+    if context_range is None:
+        if not hasattr(target, "context_bounds"):
+            raise ValueError("the target has no context_bounds: pass context_range=(low, high), the range of the "
+                             "slider over c")
+        ranges = check_bounds(target.context_bounds, k, "the target's context_bounds")
+    elif k == 1:
+        ranges = (tuple(viz._check_range(context_range, "context_range")),)
+        ranges = ((float(ranges[0][0]), float(ranges[0][1])),)
+    else:
+        ranges = check_bounds(context_range, k, "context_range")
+    for end in (0, 1):  # the target must know the densities at both ends of the range
+        context = torch.tensor([pair[end] for pair in ranges], dtype=torch.float64)
+        try:
+            target.log_prob(torch.zeros(1, 2, dtype=torch.float64), context)
+        except (ValueError, TypeError) as refused:
+            shown = ", ".join(f"{v:g}" for v in context.tolist())
+            raise ValueError(f"context_range reaches c = {shown}, where the target has no "
+                             f"density p(x | c) ({refused}): keep the slider's range inside the contexts the target "
+                             "knows") from None
+    return kind, ranges
+
+
+def _one_hot(contexts):
+    """Whether ``contexts`` (m, k) are one-hot rows (class labels)."""
+    if not isinstance(contexts, torch.Tensor) or contexts.dim() != 2 or not len(contexts):
+        return False
+    return bool(((contexts == 0) | (contexts == 1)).all()) and bool((contexts.sum(1) == 1).all())
+
+
+def _class_of(contexts):
+    """The class of the first of the target's typical contexts (0 without them)."""
+    return int(contexts[0].argmax()) if _one_hot(contexts) else 0
+
+
+def _training_range(target):
+    """The target's context_bounds (the range its contexts are drawn from), or None."""
+    try:
+        return check_bounds(target.context_bounds, target.context_size)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _middle_context(target, ranges):
+    """Where a continuous context's sliders start: the target's middle typical context if it
+    lies in the ranges, else the middle of each range."""
+    typical = getattr(target, "snapshot_contexts", None)
+    if isinstance(typical, torch.Tensor) and typical.dim() == 2 and len(typical):
+        middle = typical[(len(typical) - 1) // 2].tolist()
+        if all(lo <= v <= hi for v, (lo, hi) in zip(middle, ranges)):
+            return middle
+    return [(lo + hi) / 2 for lo, hi in ranges]
