@@ -4,13 +4,16 @@ The log-density moves by the instantaneous change of variables d log p(x(t)) / d
 so log|det dx(1)/dz| = integral from 0 to 1 of div v dt, solved alongside x by torchdiffeq.
 The velocity is trained by maximum likelihood through the solver (FFJORD, Grathwohl et al. 2019:
 ``nflesson.fit``) or by conditional flow matching (Lipman et al. 2023; Liu et al. 2023:
-``nflesson.fit_flow_matching``, whose loss is ``flow_matching_loss``).
+``nflesson.fit_flow_matching``, whose loss is ``flow_matching_loss``). A conditional flow
+v(x, t, c) can be sampled with classifier-free guidance (``ContinuousFlow.guided``,
+``GuidedVelocity``).
 """
 
 import contextlib
 import math
 
 import torch
+from torch import nn
 from torchdiffeq import odeint
 
 from .bijector import Bijector
@@ -121,6 +124,30 @@ class ContinuousFlow(Bijector):
         self.method, self.steps, self.rtol, self.atol, self.divergence = "dopri5", None, rtol, atol, divergence
         self.set_solver(method=method, steps=steps, rtol=rtol, atol=atol, divergence=divergence)
 
+    def guided(self, weight, null_context=None):
+        """This flow sampled with classifier-free guidance (Ho & Salimans, 2022) of strength
+        ``weight`` w: a new ContinuousFlow, with this one's solver settings, whose velocity is
+        ``GuidedVelocity(self.velocity, weight, null_context)``,
+
+            v_w(x, t, c) = (1 + w) v(x, t, c) - w v(x, t, null) = v(x, t, c) + w (v(x, t, c) - v(x, t, null)),
+
+        which pushes each point further in the direction the context c adds to the velocity.
+        It shares this flow's velocity (and so its parameters: nothing is copied or retrained);
+        w = 0 is this flow, w = -1 the flow of the null context. ``null_context``: the (k,)
+        context that stands for "no condition" in training (None: zeros, e.g. an all-zero
+        one-hot label). Guidance only makes sense for a velocity trained on both, i.e. with the
+        context replaced by the null one for some of the training pairs.
+
+        The guided flow is a flow of its own, with its own density: its ``log_prob`` (solved with
+        the guided velocity's divergence) is the density of its samples, which for w != 0 is not
+        the conditional density q(x | c) that the training fitted."""
+        if not self.context_size:
+            raise ValueError("classifier-free guidance mixes v(x, t, c) with v(x, t, null): it needs a conditional "
+                             "flow, ContinuousFlow(dim, context=k) with k > 0, got an unconditional one")
+        velocity = GuidedVelocity(self.velocity, weight, null_context, context=self.context_size)
+        return ContinuousFlow(self.dim, velocity, method=self.method, steps=self.steps, rtol=self.rtol,
+                              atol=self.atol, divergence=self.divergence, context=self.context_size)
+
     @property
     def exact(self):
         """True when log-dets use the exact divergence, False for Hutchinson's estimate."""
@@ -228,6 +255,85 @@ class ContinuousFlow(Bijector):
         solver = f"steps={self.steps}" if self.method in FIXED_METHODS else f"rtol={self.rtol:g}, atol={self.atol:g}"
         divergence = "exact" if self.exact else "hutchinson (an estimate)"
         return f"dim={self.dim}, method={self.method}, {solver}, divergence={divergence}"
+
+
+class GuidedVelocity(nn.Module):
+    """Classifier-free guidance (Ho & Salimans, 2022) of a conditional velocity v(x, t, c):
+
+        v_w(x, t, c) = (1 + w) v(x, t, c) - w v(x, t, null) = v(x, t, c) + w (v(x, t, c) - v(x, t, null))
+
+    with w = ``weight`` (any finite number: w = 0 gives v itself, without the second pass;
+    w = -1 the null context's velocity; w > 0 guides, the usual choice) and ``null_context`` the
+    (k,) context that stands for "no condition" (None: zeros of the context's width). A velocity
+    v(x, t, c) like any other, usable as a ``ContinuousFlow``'s (``ContinuousFlow.guided`` builds
+    that flow). Both velocities come from one pass of v over the batch stacked twice. ``velocity``
+    is kept as a submodule when it is one, so its parameters are shared, not copied. ``context``:
+    the context's width k, read from ``velocity.context_size`` when not given."""
+
+    def __init__(self, velocity, weight, null_context=None, context=None):
+        super().__init__()
+        check_callable(velocity, "velocity", "a conditional velocity v(x, t, c), e.g. a VelocityMLP(dim, context=k)")
+        width = getattr(velocity, "context_size", None)
+        if context is not None:
+            check_int(context, "context")
+            if width is not None and width != context:
+                raise ValueError(f"the velocity reads a context of width {width} but context = {context}")
+            width = context
+        if null_context is not None and width is None:
+            width = len(null_context) if isinstance(null_context, torch.Tensor) and null_context.dim() == 1 else None
+        if not width:
+            raise ValueError("classifier-free guidance needs a conditional velocity v(x, t, c) (context width k > 0, "
+                             "e.g. VelocityMLP(dim, context=k)); for a plain callable, pass context=k")
+        self.weight = check_number(weight, "weight")
+        self.context_size = width
+        if getattr(velocity, "dim", None) is not None:
+            self.dim = velocity.dim
+        dtype = _dtype_of(velocity)
+        if null_context is None:
+            null_context = torch.zeros(width, dtype=dtype or torch.get_default_dtype())
+        elif not isinstance(null_context, torch.Tensor):
+            raise TypeError(f"null_context must be a tensor of shape ({width},), got {type(null_context).__name__}")
+        elif null_context.shape != (width,):
+            raise ValueError(f"null_context must have shape ({width},), one row of the context, got shape "
+                             f"{tuple(null_context.shape)}")
+        elif not null_context.is_floating_point():
+            raise TypeError(f"null_context must have a floating dtype, got {null_context.dtype}")
+        elif dtype is not None and null_context.dtype != dtype:
+            raise TypeError(f"null_context is {str(null_context.dtype)[6:]} but the velocity computes in "
+                            f"{str(dtype)[6:]}: convert one of them; nothing is cast silently")
+        elif not torch.isfinite(null_context).all():
+            raise ValueError("null_context has NaN or inf entries")
+        self.velocity = velocity
+        self.register_buffer("null_context", null_context.detach().clone())
+
+    def forward(self, x, t, context=None):
+        if context is None:
+            raise ValueError(f"a guided velocity needs the context c of the points, (batch, {self.context_size}): "
+                             "it mixes v(x, t, c) with v(x, t, null)")
+        context = check_batch(context, self.context_size, "context", owner="guided velocity's context", dtype=x.dtype)
+        if len(context) != len(x):
+            raise ValueError(f"context has {len(context)} rows for {len(x)} points")
+        if self.weight == 0:
+            return self.velocity(x, t, context)
+        n = len(x)
+        if isinstance(t, torch.Tensor) and t.dim() == 1 and t.numel() == n:
+            t = torch.cat([t, t])  # one time per point: the stacked batch needs them twice
+        both = torch.cat([x, x])
+        v = checked_velocity(self.velocity(both, t, torch.cat([context, self.null_context.expand(n, -1)])), both)
+        conditional, unconditional = v[:n], v[n:]
+        return conditional + self.weight * (conditional - unconditional)
+
+    def extra_repr(self):
+        return f"weight={self.weight:g}, null_context={self.null_context.tolist()}"
+
+
+def _dtype_of(module):
+    """The floating dtype of a module's parameters (None for a plain callable or none at all)."""
+    if isinstance(module, nn.Module):
+        for p in module.parameters():
+            if p.is_floating_point():
+                return p.dtype
+    return None
 
 
 class TimeStages:

@@ -76,14 +76,19 @@ def realnvp(dim=2, layers=8, hidden=64, additive=False, context=0):
     return Flow([AffineCoupling(dim, m, hidden, additive, context=context) for m in _masks(dim, layers)])
 
 
-def glow(dim=64, layers=4, hidden=32):
+def glow(dim=64, layers=4, hidden=32, context=0):
     """Glow (Kingma & Dhariwal, 2018) for vectors: ``layers`` steps, each (from the data side)
     ActNorm, then LULinear (Glow's invertible 1x1 convolution: a learned mixing of all
     coordinates), then an affine coupling layer whose masks alternate as in ``realnvp``. For
-    pixels, end it with the pixel-to-real map: ``Flow([glow(64), LogitPixels(17)])``. The
-    defaults suit the 1,000 training digits (wider networks overfit them within 1,000 steps)."""
-    _check_sizes("glow", dim, layers, hidden, min_dim=2)
-    steps = [[AffineCoupling(dim, m, hidden), LULinear(dim), ActNorm(dim)] for m in _masks(dim, layers)]
+    pixels, end it with the pixel-to-real map: ``Flow([*glow(64).layers, LogitPixels(17)])``.
+    The defaults suit the 1,000 training digits (wider networks overfit them within 1,000 steps).
+    ``context`` = k > 0: conditional on k numbers (e.g. a one-hot label, k = 10), which the
+    coupling layers' conditioners read; ActNorm and LULinear stay unconditional (a class-
+    conditional Glow with the same number of layers and the same step cost, bar the k extra
+    inputs of each conditioner's first layer)."""
+    _check_sizes("glow", dim, layers, hidden, min_dim=2, context=context)
+    steps = [[AffineCoupling(dim, m, hidden, context=context), LULinear(dim), ActNorm(dim)]
+             for m in _masks(dim, layers)]
     return Flow([layer for step in steps for layer in step])
 
 
