@@ -80,6 +80,11 @@ class Bijector(nn.Module):
     def _forward(self, z):
         raise NotImplementedError
 
+    def _forward_points(self, z, context=None):
+        """The forward map's points without the log-det, which sampling does not need; a bijector
+        whose log-det costs extra work (ContinuousFlow: the divergence) overrides it."""
+        return call(self, "_forward", z, context)[0]
+
     def _inverse(self, x):
         raise NotImplementedError
 

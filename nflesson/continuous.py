@@ -192,6 +192,10 @@ class ContinuousFlow(Bijector):
         z, log_det = self._solve(x, torch.tensor([1.0, 0.0]), True, context)
         return z[-1], log_det[-1]
 
+    def _forward_points(self, z, context=None):
+        """x(1) alone: the ODE without the divergence (d autograd passes per step in d dimensions)."""
+        return self._solve(z, torch.tensor([0.0, 1.0]), False, context)[0][-1]
+
     def trajectory(self, points, times, log_det=False, context=None):
         """The points carried by the ODE from ``times[0]`` to each of ``times`` (a 1D increasing
         or decreasing sequence in [0, 1]), in one solve: a (len(times), batch, dim) tensor and,
@@ -363,14 +367,15 @@ class TimeStages:
         return tuple(list(part) for part in out) if log_det else list(out)
 
     @torch.no_grad()
-    def back_from(self, k, x):
-        """(x(0), log|det dx(0)/dx(k / K)|) for x(k / K) = ``x``: stage k carried back to time 0."""
+    def back_from(self, k, x, context=None):
+        """(x(0), log|det dx(0)/dx(k / K)|) for x(k / K) = ``x``: stage k carried back to time 0
+        (for the ``context`` of a conditional flow)."""
         if check_int(k, "k") > self.count:
             raise ValueError(f"k must be a stage 0..{self.count}, got {k}")
         if k == 0:
             return x, x.new_zeros(x.shape[0])
         with self.ode.solver(**self.settings):
-            back, log_det = self.ode.trajectory(x, self.times[[k, 0]], log_det=True)
+            back, log_det = self.ode.trajectory(x, self.times[[k, 0]], log_det=True, context=context)
         return back[-1], log_det[-1]
 
     def name(self, t):

@@ -123,17 +123,21 @@ def bits_per_dim(nats_per_image, dim=64):
     return nats_per_image / (dim * math.log(2))
 
 
-def dequantized_log_likelihood(flow, x, samples=1, generator=None):
+def dequantized_log_likelihood(flow, x, samples=1, generator=None, context=None):
     """The lower bound E_u log q(x + u) <= log P(x) on the log-probability of the integer
     images ``x`` (batch, d) under ``flow`` (density q), in nats per image, shape (batch,):
     the mean of ``flow.log_prob(dequantize(x))`` over ``samples`` draws of the noise u.
     More samples give a less noisy estimate of the same bound. Wrap it in torch.no_grad()
     to evaluate. ``x`` holds integer levels (an integer tensor is taken in the flow's dtype; a
-    floating one must have it)."""
+    floating one must have it). A conditional flow scores log q(x + u | c) for ``context`` c,
+    (batch, k) or one (k,) row; a generator seeded alike gives every context the same noise."""
     if not callable(getattr(flow, "log_prob", None)) or not isinstance(getattr(flow, "dim", None), int):
         raise TypeError(f"flow must be a nflesson Flow (with log_prob and dim), got {type_name(flow)}")
     check_positive_int(samples, "samples")
     dtype = getattr(flow, "dtype", None)
     x = check_batch(_levels(x, "x", dtype), flow.dim, "x", owner="flow", dtype=dtype)
     check_generator(generator, x.device)
+    if getattr(flow, "context_size", 0) or context is not None:
+        context = flow.checked_context(context, len(x))
+        return torch.stack([flow.log_prob(dequantize(x, generator), context) for _ in range(samples)]).mean(0)
     return torch.stack([flow.log_prob(dequantize(x, generator)) for _ in range(samples)]).mean(0)

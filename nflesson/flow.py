@@ -72,6 +72,11 @@ class Flow(Bijector):
             log_dets.append(log_det)
         return z, _total(log_dets, z)
 
+    def _forward_points(self, z, context=None):
+        for layer in self.layers:
+            z = layer._forward_points(z, context)
+        return z
+
     def _inverse(self, x, context=None):
         log_dets = []
         for layer in reversed(self.layers):
@@ -106,10 +111,11 @@ class Flow(Bijector):
 
     def sample(self, n, context=None):
         """n samples (no gradient), shape (n, dim); for a conditional flow, n samples of
-        q(x | c) for a (k,) context, or one per row of an (n, k) context."""
+        q(x | c) for a (k,) context, or one per row of an (n, k) context. Only the points are
+        computed, not the log-dets (a ContinuousFlow layer skips its divergence)."""
         context = self.checked_context(context, check_positive_int(n, "n"))
         with torch.no_grad():
-            return self._forward(self.base.sample((n,)), context)[0]
+            return self._forward_points(self.base.sample((n,)), context)
 
     def sample_and_log_prob(self, n, context=None):
         """n reparametrised samples and their log-density in one forward pass:
@@ -134,7 +140,7 @@ class Flow(Bijector):
         ``end`` (the time of stage K, stage k lying at time k * end / K), ``points(x,
         inverse=False, log_det=False)`` (the list of the K + 1 stages' points and, with
         ``log_det``, the list of the cumulative log|det| from the input to each),
-        ``back_from(k, x)`` ((points, log|det|) of the map from stage k back to the input) and
+        ``back_from(k, x, context=None)`` ((points, log|det|) of the map from stage k back to the input) and
         ``name(t)`` (what the map shows at time t)."""
         ode = continuous_of(self)
         if ode is not None:
@@ -202,10 +208,11 @@ class LayerStages:
         return (points, totals) if log_det else points
 
     @torch.no_grad()
-    def back_from(self, k, x):
-        """(b_1^{-1}(...b_k^{-1}(x)), its log|det|): stage k carried back to the input."""
+    def back_from(self, k, x, context=None):
+        """(b_1^{-1}(...b_k^{-1}(x)), its log|det|): stage k carried back to the input (for the
+        ``context`` of a conditional flow)."""
         check_stage(k, self.count)
-        return Flow(list(self.flow.layers[:k]), dim=self.flow.dim).inverse(x)
+        return Flow(list(self.flow.layers[:k]), dim=self.flow.dim).inverse(x, context)
 
     def name(self, t):
         """'the base', 'layer k of K at work' or 'the data: all K layers applied' (one: 'the layer')."""

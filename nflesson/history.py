@@ -118,13 +118,13 @@ class SnapshotRecorder:
     def snapshot(self, step, loss):
         with self.scope():
             if self.context is None:
-                samples = self.flow(self.noise)[0]
+                samples = self.flow._forward_points(self.noise)
                 log_density = None
                 if self.grid_points is not None:
                     log_density = self.flow.log_prob(self.grid_points).reshape(self.grid_shape)
             else:
                 m = len(self.context)
-                samples = self.flow(self.noise.repeat(m, 1), self.context_of_noise)[0]
+                samples = self.flow._forward_points(self.noise.repeat(m, 1), self.context_of_noise)
                 samples = samples.reshape(m, self.n_samples, -1)
                 log_density = None
                 if self.grid_points is not None:

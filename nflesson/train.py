@@ -110,15 +110,12 @@ def fit(flow, data, transform=None, context=None, **settings):
     last in sorted order), with the target's samples given each (``History.target_samples``)."""
     settings = TrainingSettings.of("fit", settings, **_snapshot_defaults(flow))
     _check_flow(flow, "fit")
-    if transform is not None:
-        check_callable(transform, "transform", "a function of a minibatch (e.g. nflesson.dequantize) or None")
+    transformed = _transformer(flow, transform)
     batch, target_samples, bounds, snapshot_contexts = _minibatches(data, flow, settings, context)
 
     def loss():
         x, c = batch()
-        if transform is not None:
-            x = flow.checked(transform(x), "the output of transform")
-        return -flow.log_prob(x, c).mean()
+        return -flow.log_prob(transformed(x), c).mean()
 
     recorder = _recorder(flow, "maximum likelihood", bounds, target_samples, settings, context=snapshot_contexts)
     return _train(flow, loss, settings, recorder)
@@ -164,7 +161,8 @@ def fit_reverse_kl(flow, log_density, **settings):
 SNAPSHOT_SOLVER = {"method": "rk4", "steps": 4}
 
 
-def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=None, context=None, **settings):
+def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=None, context=None, transform=None,
+                      **settings):
     """Conditional flow matching (Lipman et al. 2023; Liu et al. 2023): fit the velocity v of a
     continuous-time flow by minimising ``flow_matching_loss``, the mean of
     || v(x_t, t) - (x - z) ||^2 over t ~ U[0, 1], z ~ the flow's base and x ~ ``data``, on the
@@ -181,11 +179,13 @@ def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=Non
     divergence on the grid, with ``snapshot_solver`` (default ``{"method": "rk4", "steps": 4}``:
     cheap, and only for the pictures); the flow keeps its own solver for everything else. A
     conditional flow (its velocity v(x, t, c)) trains on pairs, as in ``fit``: conditional flow
-    matching, with snapshots for a few fixed contexts as there."""
+    matching, with snapshots for a few fixed contexts as there. ``transform`` is applied to
+    every minibatch of data, as in ``fit`` (e.g. fresh dequantization noise at every step)."""
     settings = TrainingSettings.of("fit_flow_matching", settings, **{
         "steps": 2000, "batch_size": 512, "lr": 1e-2, "frames": 25, "grid_size": 60,
         **_snapshot_defaults(flow_or_velocity, grid_size=40)})
     flow, continuous = _flow_of(flow_or_velocity)
+    transformed = _transformer(flow, transform)
     check_number(sigma_min, "sigma_min", low=0, high=1, high_open=True)
     if snapshot_solver is not None and not isinstance(snapshot_solver, dict):
         raise TypeError(f"snapshot_solver must be a dict of solver settings, e.g. {SNAPSHOT_SOLVER}, got "
@@ -197,6 +197,7 @@ def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=Non
 
     def loss():
         x, c = batch()
+        x = transformed(x)
         z = flow.base.sample((len(x),))
         t = torch.rand(len(x), dtype=x.dtype)
         return flow_matching_loss(continuous.velocity, x, z, t, sigma_min, context=c)
@@ -204,6 +205,15 @@ def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=Non
     recorder = _recorder(flow, "flow matching", bounds, target_samples, settings,
                          scope=lambda: continuous.solver(**snapshot_solver), context=snapshot_contexts)
     return _train(flow, loss, settings, recorder)
+
+
+def _transformer(flow, transform):
+    """The function applied to every minibatch: ``transform`` (checked to be callable, and its
+    output to be a batch of the flow's points), or the identity for None."""
+    if transform is None:
+        return lambda x: x
+    check_callable(transform, "transform", "a function of a minibatch (e.g. nflesson.dequantize) or None")
+    return lambda x: flow.checked(transform(x), "the output of transform")
 
 
 CONDITIONAL_SNAPSHOTS = {"grid_size": 48, "n_samples": 500}

@@ -6,7 +6,6 @@ Every function checks its arguments before it draws anything or writes a file (n
 bounds are one (low, high) pair of finite numbers with low < high per dimension, grid sizes are
 integers >= 2, a GIF's fps is a number in (0, 100] (a GIF counts time in hundredths of a second)."""
 
-import inspect
 import math
 import numbers
 import os
@@ -882,18 +881,7 @@ class TransformationFigure(_BlittedFigure):
     def _back_from(self, k, x):
         """Stage k carried back to the base, (points, log|det|) (``back_from`` of the stages), for
         the figure's context."""
-        if self.context is None:
-            return self.stages.back_from(k, x)
-        if "context" in inspect.signature(self.stages.back_from).parameters:
-            return self.stages.back_from(k, x, context=self.context)
-        if self.continuous:  # the ODE from time k / K back to 0, with the context
-            stages = self.stages
-            if k == 0:
-                return x, x.new_zeros(x.shape[0])
-            with stages.ode.solver(**stages.settings):
-                back, log_det = stages.ode.trajectory(x, stages.times[[k, 0]], log_det=True, context=self.context)
-            return back[-1], log_det[-1]
-        return Flow(list(self.flow.layers[:k]), dim=self.flow.dim).inverse(x, self.context)
+        return self.stages.back_from(k, x, context=self.context)
 
     def _draw_way_back(self, ax, data, ylim):
         """The data on its way back to the base, in a panel of its own."""

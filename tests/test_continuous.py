@@ -172,6 +172,24 @@ def test_a_fresh_flow_is_the_identity_and_counts_its_evaluations():
         assert flow.nfe == nf.continuous.FIXED_STEPS
 
 
+def test_sampling_solves_for_the_points_alone_without_the_divergence():
+    calls = []
+
+    def velocity(x, t):
+        calls.append(x.requires_grad)  # the divergence needs x to require grad; sampling does not
+        return torch.stack([-x[:, 1], x[:, 0]], 1) * (1 + t)
+
+    flow = nf.Flow([nf.ContinuousFlow(2, velocity, method="rk4", steps=8)]).double()
+    torch.manual_seed(3)
+    samples = flow.sample(50)
+    assert len(calls) == 32 and not any(calls)
+    torch.manual_seed(3)
+    z = flow.base.sample((50,))
+    with torch.no_grad():
+        x, _ = flow(z)  # the forward map with its log-det: the same points
+    assert torch.allclose(samples, x, atol=1e-12, rtol=0) and any(calls[32:])
+
+
 def test_adaptive_solver_spends_more_evaluations_at_tighter_tolerance():
     flow = random_flow()
     z = real_points(32, 2)

@@ -194,6 +194,28 @@ def test_dequantized_log_likelihood_is_the_mean_over_noise_draws():
         nf.dequantized_log_likelihood(flow, x[:, :63])
 
 
+def test_dequantized_log_likelihood_of_a_conditional_flow_takes_a_context_and_shares_the_noise():
+    torch.manual_seed(0)
+    flow = nf.Flow([randomize(nf.flows.glow(64, layers=1, hidden=8, context=10), 0.05), nf.LogitPixels(17)]).double()
+    x, labels = DIGITS.test[:6].double(), torch.eye(10, dtype=torch.float64)
+    with torch.no_grad():
+        by_label = [nf.dequantized_log_likelihood(flow, x, samples=2, generator=torch.Generator().manual_seed(7),
+                                                  context=labels[k]) for k in (3, 5)]
+        generator = torch.Generator().manual_seed(7)
+        noisy = [x + torch.rand(x.shape, generator=generator, dtype=x.dtype) for _ in range(2)]
+        for k, got in zip((3, 5), by_label):  # the same seed: the same noise for every label
+            expected = torch.stack([flow.log_prob(y, context=labels[k]) for y in noisy]).mean(0)
+            assert torch.allclose(got, expected, atol=1e-12, rtol=0)
+    assert not torch.allclose(*by_label)
+    with pytest.raises(ValueError, match="conditional on a context of width 10"):
+        nf.dequantized_log_likelihood(flow, x)
+    generator = torch.Generator().manual_seed(1)
+    state = generator.get_state()
+    with pytest.raises(ValueError, match="context has 3 rows for 6 points"):
+        nf.dequantized_log_likelihood(flow, x, generator=generator, context=labels[:3])
+    assert torch.equal(generator.get_state(), state)  # refused before any noise was drawn
+
+
 def test_a_short_training_run_on_the_digits_beats_uniform_pixels():
     torch.manual_seed(0)
     flow = nf.Flow([nf.flows.glow(64, layers=2, hidden=16), nf.LogitPixels(DIGITS.levels)])

@@ -90,6 +90,23 @@ def test_transform_gives_every_minibatch_fresh_noise_and_repeats_with_the_seed()
     assert torch.equal(history.target_samples, data)  # the reference points are not transformed
 
 
+def test_flow_matching_applies_the_transform_to_every_minibatch():
+    data = torch.arange(40.0).reshape(20, 2)
+    seen = []
+
+    def record(x):
+        seen.append(x)
+        return nf.dequantize(x) / 10
+
+    nf.fit_flow_matching(nf.VelocityMLP(2, hidden=8), data, steps=4, batch_size=8, frames=1, progress=False,
+                         transform=record)
+    assert len(seen) == 5 and all(x.shape == (8, 2) for x in seen)  # four steps and the final loss
+    with pytest.raises(ValueError, match="the output of transform"):
+        nf.fit_flow_matching(nf.VelocityMLP(2, hidden=8), data, steps=2, progress=False, transform=lambda x: x[:, :1])
+    with pytest.raises(TypeError, match="transform"):
+        nf.fit_flow_matching(nf.VelocityMLP(2, hidden=8), data, steps=2, progress=False, transform="dequantize")
+
+
 def test_fit_above_two_dimensions_keeps_samples_but_no_density_grid():
     flow = nf.flows.glow(64, layers=1, hidden=8)
     history = nf.fit(flow, torch.randn(50, 64), steps=3, batch_size=16, progress=False, n_samples=10)
