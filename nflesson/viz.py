@@ -250,6 +250,37 @@ def plot_samples(samples, ax=None, bounds=None, color=MODEL_COLOR, label=None, s
     return fig
 
 
+def plot_images(images, ax=None, shape=(8, 8), levels=17, row_labels=None, title=None):
+    """Small grey images (rows, columns, h * w) (pixel levels 0..levels - 1, e.g. the digits)
+    as one grid with a white gap between them, in one imshow (hundreds of small axes are slow);
+    ``row_labels`` names the rows (e.g. the digit each row was sampled for)."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 3:
+        raise TypeError(f"images must be a tensor (rows, columns, pixels), got {type_name(images)}"
+                        + (f" of shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) else ""))
+    h, w = (check_positive_int(size, "shape") for size in shape)
+    if images.shape[-1] != h * w:
+        raise ValueError(f"images have {images.shape[-1]} pixels, but shape = {tuple(shape)} needs {h * w}")
+    check_positive_int(levels, "levels")
+    rows, columns = images.shape[:2]
+    if row_labels is not None and len(row_labels) != rows:
+        raise ValueError(f"row_labels must name each of the {rows} rows, got {len(row_labels)} labels")
+    _check_ax(ax)
+    _check_title(title)
+    fig, ax = _axes(ax)
+    canvas = torch.full((rows, h + 1, columns, w + 1), math.nan)
+    canvas[:, :h, :, :w] = images.detach().float().reshape(rows, columns, h, w).transpose(1, 2)
+    canvas = canvas.reshape(rows * (h + 1), columns * (w + 1))[:-1, :-1]
+    ax.imshow(canvas, cmap=matplotlib.colormaps["gray"].with_extremes(bad="white"), vmin=0, vmax=levels - 1)
+    ax.set(xticks=[], yticks=[] if row_labels is None else [h / 2 - 0.5 + (h + 1) * i for i in range(rows)])
+    if row_labels is not None:
+        ax.set_yticklabels([str(label) for label in row_labels])
+    ax.tick_params(length=0)
+    ax.set_frame_on(False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
 @torch.no_grad()
 def plot_1d_map(bijector, z_range=(-4.0, 4.0), n=20_000, seed=0, axes=None, x_range=None, without_jacobian=False):
     """The change of variables in 1D, in three panels: the base density p_z = N(0, 1); the map
