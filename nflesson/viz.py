@@ -270,7 +270,7 @@ def plot_images(images, ax=None, shape=(8, 8), levels=17, row_labels=None, title
     canvas = torch.full((rows, h + 1, columns, w + 1), math.nan)
     canvas[:, :h, :, :w] = images.detach().float().reshape(rows, columns, h, w).transpose(1, 2)
     canvas = canvas.reshape(rows * (h + 1), columns * (w + 1))[:-1, :-1]
-    ax.imshow(canvas, cmap=matplotlib.colormaps["gray"].with_extremes(bad="white"), vmin=0, vmax=levels - 1)
+    ax.imshow(canvas.numpy(), cmap=matplotlib.colormaps["gray"].with_extremes(bad="white"), vmin=0, vmax=levels - 1)
     ax.set(xticks=[], yticks=[] if row_labels is None else [h / 2 - 0.5 + (h + 1) * i for i in range(rows)])
     if row_labels is not None:
         ax.set_yticklabels([str(label) for label in row_labels])

@@ -261,3 +261,21 @@ def test_layer_panels_name_each_layer_by_its_place_in_the_flow_both_ways():
     backward = [ax.get_title() for ax in viz.plot_layers(flow, points, inverse=True).axes]
     assert forward == ["base", "after layer 1", "after layer 2", "after layer 3"]
     assert backward == ["data", "after inverse of layer 3", "after inverse of layer 2", "after inverse of layer 1"]
+
+
+def test_plot_images_draws_a_grid_of_digits_in_one_image():
+    images = torch.arange(2 * 3 * 64, dtype=torch.float32).reshape(2, 3, 64) % 17
+    fig = viz.plot_images(images, row_labels=["a", "b"], title="digits")
+    ax = fig.axes[0]
+    canvas = ax.images[0].get_array()
+    assert len(ax.images) == 1 and canvas.shape == (2 * 9 - 1, 3 * 9 - 1)
+    assert np.array_equal(canvas[9:17, 18:26], images[1, 2].reshape(8, 8).numpy())  # row 1, column 2
+    assert canvas.mask[8].all() and canvas.mask[:, 8].all()  # white gaps between the images
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"] and ax.get_title() == "digits"
+    with pytest.raises(TypeError, match=r"\(rows, columns, pixels\)"):
+        viz.plot_images(images[0])
+    with pytest.raises(ValueError, match="needs 49"):
+        viz.plot_images(images, shape=(7, 7))
+    with pytest.raises(ValueError, match="each of the 2 rows"):
+        viz.plot_images(images, row_labels=range(10))
+    matplotlib.pyplot.close("all")
