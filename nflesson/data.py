@@ -4,7 +4,8 @@ nflesson.targets), conditional targets p(x | c) by name (the same ``get(name)``,
 
 from . import conditional_targets as _conditional
 from . import targets as _targets
-from .conditional_targets import ConditionalTarget, GaussiansByClass, RingByRadius, RotatedMoons, conditional_names
+from .conditional_targets import (BoxedNormal, ConditionalTarget, GaussiansByClass, RingByRadius, RotatedMoons,
+                                  SumAndProduct, conditional_names)
 from .digits import Digits, digits
 from .targets import (Banana, Checkerboard, Energy, Gaussian, IsotropicMixture, Moons, Rings, Spirals, Target,
                       TwoArms, gauss_legendre, names)
@@ -21,6 +22,6 @@ def get(name):
         raise type(error)(f"{error}; conditional targets: {', '.join(conditional_names())}") from None
 
 
-__all__ = ["Banana", "Checkerboard", "ConditionalTarget", "Digits", "Energy", "Gaussian", "GaussiansByClass",
-           "IsotropicMixture", "Moons", "RingByRadius", "Rings", "RotatedMoons", "Spirals", "Target", "TwoArms",
-           "conditional_names", "digits", "gauss_legendre", "get", "names"]
+__all__ = ["Banana", "BoxedNormal", "Checkerboard", "ConditionalTarget", "Digits", "Energy", "Gaussian",
+           "GaussiansByClass", "IsotropicMixture", "Moons", "RingByRadius", "Rings", "RotatedMoons", "Spirals",
+           "SumAndProduct", "Target", "TwoArms", "conditional_names", "digits", "gauss_legendre", "get", "names"]

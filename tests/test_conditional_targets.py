@@ -11,7 +11,7 @@ import torch
 
 from nflesson import conditional_targets, data, targets
 
-NAMES = ["ring_by_radius", "rotated_moons", "gaussians_by_class"]
+NAMES = ["ring_by_radius", "rotated_moons", "gaussians_by_class", "sum_and_product"]
 F64 = torch.float64
 ONE_HOT = torch.eye(8, dtype=F64)
 # Three contexts per target, for the grid and sampling checks.
@@ -19,6 +19,7 @@ CONTEXTS = {
     "ring_by_radius": torch.tensor([[1.0], [2.0], [3.0]], dtype=F64),
     "rotated_moons": torch.tensor([[0.0], [math.pi / 3], [0.8 * math.pi]], dtype=F64),
     "gaussians_by_class": ONE_HOT[[0, 3, 7]],
+    "sum_and_product": torch.tensor([[0.0, -1.0], [1.0, 0.2], [-1.5, 0.0]], dtype=F64),
 }
 H_RING = 1.6004699770079767  # reported in the module's docstring; checked below
 H_CLASS = 1 + math.log(2 * math.pi) + math.log(0.25)
@@ -73,7 +74,7 @@ def test_registry_get_finds_them_and_names_stays_unconditional():
 @pytest.mark.parametrize("name", NAMES)
 def test_attributes_and_snapshot_contexts(name, float64_default):
     target = data.get(name)
-    k = {"ring_by_radius": 1, "rotated_moons": 1, "gaussians_by_class": 8}[name]
+    k = {"ring_by_radius": 1, "rotated_moons": 1, "gaussians_by_class": 8, "sum_and_product": 2}[name]
     assert target.dim == 2 and target.context_size == k
     assert len(target.bounds) == 2 and len(target.context_bounds) == k
     assert all(lo < hi for lo, hi in target.bounds + target.context_bounds)
@@ -84,7 +85,7 @@ def test_attributes_and_snapshot_contexts(name, float64_default):
     if k == 1:
         (low, high), = target.context_bounds
         assert (snapshots.diff(dim=0) > 0).all() and snapshots[0, 0] == low and snapshots[-1, 0] == high
-    else:
+    elif name == "gaussians_by_class":
         labels = target.labels(snapshots)
         assert (labels.diff() > 0).all() and len(set(labels.tolist())) == len(snapshots)
     assert torch.isfinite(target.log_prob(torch.zeros(len(snapshots), 2) + 0.3, snapshots)).all()
