@@ -1,7 +1,10 @@
 """How far a model is from the truth, in nats: the KL divergence between a target with an exact
-density and a model, estimated by Monte Carlo with its standard error."""
+density and a model, estimated by Monte Carlo with its standard error (``gap``, ``reverse_gap``);
+and whether a posterior's credible regions can be trusted: the expected coverage of its
+highest-density regions, by simulation-based calibration (``coverage``)."""
 
 import math
+import numbers
 from typing import NamedTuple
 
 import torch
@@ -58,8 +61,9 @@ def _log_prob_of(thing, name, method="log_prob"):
     return function
 
 
-def _scores(function, points, who):
-    """``function(points)``, checked to be a tensor of shape (len(points),) without NaN."""
+def _scores(function, points, who, what="the gap"):
+    """``function(points)``, checked to be a tensor of shape (len(points),) without NaN (which would
+    make ``what`` undefined)."""
     values = function(points)
     if not isinstance(values, torch.Tensor):
         raise TypeError(f"{who} must return a tensor of log-densities, got {type_name(values)}")
@@ -73,7 +77,7 @@ def _scores(function, points, who):
     if nan.any():
         rows = nan.nonzero().flatten().tolist()
         raise ValueError(f"{who} is NaN at {len(rows)} of the {len(points)} points (rows "
-                         f"{', '.join(map(str, rows[:5]))}{', ...' if len(rows) > 5 else ''}), so the gap is undefined")
+                         f"{', '.join(map(str, rows[:5]))}{', ...' if len(rows) > 5 else ''}), so {what} is undefined")
     return values
 
 
@@ -184,3 +188,169 @@ def reverse_gap(flow, target, n=20_000, seed=0):
     return _gap_of(terms + _log_normalizer(target), "KL(q || p)",
                    "is the target's log_prob unnormalised without a log_normalizer() saying log Z, or does its "
                    "log_normalizer() have the wrong sign?")
+
+
+# --- calibration of a posterior: simulation-based calibration ---------------------------------------------------
+
+class Coverage(NamedTuple):
+    """What ``coverage`` measures: at each nominal credibility ``levels[j]``, the fraction
+    ``coverage[j]`` of the held-out pairs whose true parameter lies in the highest-density region
+    of that level; ``low[j]`` and ``high[j]``, the pointwise central ``confidence`` band of that
+    fraction for an exactly calibrated posterior (Binomial(n, level) / n); ``hpd_levels``, per
+    pair, the level of the smallest highest-density region that holds its true parameter (uniform
+    on [0, 1] for a calibrated posterior: its histogram is the rank plot of simulation-based
+    calibration); ``samples``, the posterior draws per pair. All tensors are float64 on the CPU."""
+
+    levels: torch.Tensor
+    coverage: torch.Tensor
+    low: torch.Tensor
+    high: torch.Tensor
+    hpd_levels: torch.Tensor
+    confidence: float
+    samples: int
+
+    def __str__(self):
+        """E.g. 'coverage of 500 pairs at 10%, 50%, 90%: 0.096, 0.488, 0.902 (95% band for a calibrated
+        posterior: ±0.026, ±0.044, ±0.026)'."""
+        n = len(self.hpd_levels)
+        shown = [j for j, level in enumerate(self.levels.tolist())
+                 if any(abs(level - nice) < 1e-9 for nice in (0.1, 0.25, 0.5, 0.75, 0.9, 0.95))]
+        shown = shown or list(range(len(self.levels)))
+        levels = ", ".join(f"{self.levels[j].item():.0%}" for j in shown)
+        values = ", ".join(f"{self.coverage[j].item():.3f}" for j in shown)
+        band = ", ".join(f"±{(self.high[j] - self.low[j]).item() / 2:.3f}" for j in shown)
+        return (f"coverage of {n} pairs at {levels}: {values} ({self.confidence:.0%} band for a calibrated posterior: "
+                f"{band})")
+
+
+def _levels(levels):
+    """``levels`` (None: 0.05, 0.10, ..., 0.95) as a float64 tensor of numbers in [0, 1]."""
+    if levels is None:
+        return torch.arange(1, 20, dtype=torch.float64) / 20
+    if isinstance(levels, torch.Tensor):
+        if not levels.is_floating_point():
+            raise TypeError(f"levels must be numbers in [0, 1] (a sequence or a floating tensor), got a tensor of "
+                            f"{levels.dtype}")
+        values = levels.detach().to("cpu", torch.float64).reshape(-1) if levels.dim() <= 1 else None
+        if values is None:
+            raise ValueError(f"levels must be a sequence of numbers in [0, 1], got a tensor of shape "
+                             f"{tuple(levels.shape)}")
+    else:
+        if isinstance(levels, (str, bytes)) or not hasattr(levels, "__iter__"):
+            raise TypeError(f"levels must be a sequence of numbers in [0, 1], e.g. (0.5, 0.9), got {type_name(levels)}")
+        levels = list(levels)
+        for level in levels:
+            if isinstance(level, bool) or not isinstance(level, numbers.Real):
+                raise TypeError(f"levels must be numbers in [0, 1], got {type_name(level)} {level!r} among them")
+        values = torch.tensor([float(level) for level in levels], dtype=torch.float64)
+    if len(values) == 0:
+        raise ValueError("levels is empty: give at least one credibility level in [0, 1], e.g. (0.5, 0.9)")
+    bad = ~((values >= 0) & (values <= 1))  # NaN too
+    if bad.any():
+        raise ValueError(f"levels must be credibility levels in [0, 1], got {values[bad][0].item()!r}")
+    return values
+
+
+def _binomial_band(n, levels, confidence):
+    """The central ``confidence`` interval of Binomial(n, p) / n for each p in ``levels``: the
+    (1 - confidence) / 2 and (1 + confidence) / 2 quantiles, from the exact distribution."""
+    k = torch.arange(n + 1, dtype=torch.float64)
+    low, high = torch.empty_like(levels), torch.empty_like(levels)
+    for j, p in enumerate(levels.tolist()):
+        if p in (0.0, 1.0):
+            low[j] = high[j] = p
+            continue
+        log_pmf = (math.lgamma(n + 1) - torch.lgamma(k + 1) - torch.lgamma(n - k + 1) + k * math.log(p)
+                   + (n - k) * math.log1p(-p))
+        cdf = torch.exp(log_pmf).cumsum(0)
+        for band, quantile in ((low, (1 - confidence) / 2), (high, (1 + confidence) / 2)):
+            band[j] = min(torch.searchsorted(cdf, torch.tensor(quantile, dtype=torch.float64)).item(), n) / n
+    return low, high
+
+
+def _posterior_of(model):
+    """(draws(context, generator) -> (points, log q), log_q(points, context)) of a conditional model:
+    a conditional Flow (or anything with sample_and_log_prob and log_prob with a context), or a
+    conditional target (its exact posterior: sample_given and log_prob), else TypeError."""
+    if isinstance(model, type):
+        raise TypeError(f"model must be a trained conditional flow or a conditional target, got the class "
+                        f"{model.__name__} itself")
+    log_prob = getattr(model, "log_prob", None)
+    if callable(getattr(model, "sample_and_log_prob", None)) and callable(log_prob):
+        return (lambda context, generator: model.sample_and_log_prob(len(context), context=context)), log_prob
+    if callable(getattr(model, "sample_given", None)) and callable(log_prob):
+        def draws(context, generator):
+            points = model.sample_given(context, generator=generator)
+            return points, log_prob(points, context)
+        return draws, log_prob
+    hint = ", and a bijector is not a model: wrap it as nf.Flow([b])" if isinstance(model, Bijector) else ""
+    raise TypeError(f"model must be a conditional flow q(theta | x) (with sample_and_log_prob and log_prob), or a "
+                    f"conditional target (with sample_given and log_prob), got {type_name(model)}{hint}")
+
+
+@torch.no_grad()
+def coverage(model, theta, x, levels=None, samples=1000, confidence=0.95, seed=0):
+    """Simulation-based calibration of a posterior q(theta | x): the expected coverage of its
+    highest-density credible regions, from held-out pairs (theta*_i, x*_i), i = 1..n, drawn
+    from the prior and the simulator (e.g. ``simulator.sample(n)``). Returns a ``Coverage``.
+
+    Definition. The highest-density region of level alpha of q(. | x) is HPD_alpha = {theta :
+    q(theta | x) >= t_alpha}, with t_alpha such that it holds mass alpha of q. For each pair,
+    ``samples`` draws theta_s ~ q(. | x*_i) give the level of the smallest such region that holds
+    theta*_i,
+
+        u_i = (#{s : log q(theta_s | x*_i) > log q(theta*_i | x*_i)} + 1/2) / (samples + 1),
+
+    (the fraction of q's mass denser than theta*_i, to within 1 / samples), and theta*_i lies in
+    HPD_alpha exactly when u_i <= alpha. The coverage at alpha is the fraction of the n pairs
+    with u_i <= alpha. If q is the exact posterior p(theta | x), theta*_i is itself a draw of
+    q(. | x*_i), u_i is uniform on [0, 1] and the coverage is alpha up to binomial noise, which
+    ``low`` and ``high`` bound (pointwise, with probability ``confidence`` at each level). Below
+    the diagonal the regions are too small (an overconfident posterior), above it too large (an
+    underconfident one). Calibration is necessary, not sufficient: the prior itself, q(theta |
+    x) = p(theta), is calibrated too; KL(p || q) measures how close q is, coverage whether its
+    credible regions can be trusted.
+
+    ``model``: a conditional flow q(theta | x) (or anything with ``sample_and_log_prob(n,
+    context=...)`` and ``log_prob(theta, context)``), or a conditional target, whose exact
+    posterior (``sample_given``, ``log_prob``) is calibrated by construction: the reference.
+    ``theta`` (n, dim) and ``x`` (n, k), n >= 1, finite, in the flow's dtype; ``levels``: nominal
+    levels in [0, 1] (default 0.05, 0.10, ..., 0.95); ``samples`` >= 1 draws per pair; ``confidence``
+    in (0, 1) for the band; ``seed`` (an integer >= 0) seeds the draws (the global random state is
+    left alone)."""
+    draws, log_q = _posterior_of(model)
+    dim, k = getattr(model, "dim", None), getattr(model, "context_size", None)
+    if k == 0:
+        raise ValueError("model is unconditional (it reads no context): coverage checks a conditional posterior "
+                         "q(theta | x), e.g. nf.flows.nsf(2, context=k) trained on pairs from a simulator")
+    dtype = model.dtype if isinstance(model, Flow) else None
+    theta = check_batch(theta, dim if isinstance(dim, int) else None, "theta", owner="model", dtype=dtype)
+    x = check_batch(x, k if isinstance(k, int) else None, "x", owner="model's context", dtype=dtype)
+    if len(x) != len(theta):
+        raise ValueError(f"x has {len(x)} rows for {len(theta)} rows of theta: one observation per parameter")
+    if len(theta) == 0:
+        raise ValueError("theta and x are empty: coverage needs at least one held-out pair (theta*, x*)")
+    check_finite_rows(theta, "theta")
+    check_finite_rows(x, "x")
+    levels = _levels(levels)
+    samples = check_int(samples, "samples", low=1)
+    confidence = check_number(confidence, "confidence", low=0, high=1, low_open=True, high_open=True)
+    check_seed(seed)
+    n = len(theta)
+    chunk = max(1, 2**16 // samples)  # pairs per batch of draws
+    counts = torch.empty(n, dtype=torch.float64)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        for start in range(0, n, chunk):
+            truth, context = theta[start:start + chunk], x[start:start + chunk]
+            log_truth = _scores(lambda points: log_q(points, context), truth, "the model's log_prob", "the coverage")
+            _, log_drawn = draws(context.repeat_interleave(samples, 0), generator)
+            log_drawn = _scores(lambda points: log_drawn, context.repeat_interleave(samples, 0),
+                                "the log-density of the model's draws", "the coverage")
+            above = log_drawn.reshape(len(truth), samples) > log_truth[:, None]
+            counts[start:start + chunk] = above.sum(1).to("cpu", torch.float64)
+    hpd_levels = (counts + 0.5) / (samples + 1)
+    covered = (hpd_levels[:, None] <= levels[None, :]).double().mean(0)
+    low, high = _binomial_band(n, levels, confidence)
+    return Coverage(levels, covered, low, high, hpd_levels, confidence, samples)
