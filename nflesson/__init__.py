@@ -16,7 +16,7 @@ from .coupling import AffineCoupling, Coupling, SplineCoupling
 from .dequantization import LogitPixels, bits_per_dim, dequantize, dequantized_log_likelihood
 from .elementwise import ActNorm, Affine, Exp, Sigmoid
 from .flow import Flow
-from .metrics import Gap, gap, reverse_gap
+from .metrics import Coverage, Gap, coverage, gap, reverse_gap
 from .linear import Linear, LULinear, Permute
 from .nets import MADE, VelocityMLP
 from .planar_radial import Planar, Radial
@@ -25,11 +25,11 @@ from .transformers import AdditiveTransformer, AffineTransformer, SplineTransfor
 
 __all__ = [
     "ActNorm", "AdditiveTransformer", "Affine", "AffineCoupling", "AffineTransformer", "Autoregressive", "Bijector",
-    "ContinuousFlow", "Coupling", "Exp", "Flow", "Inverse", "Linear", "LogitPixels", "LULinear", "MADE",
+    "ContinuousFlow", "Coupling", "Coverage", "Exp", "Flow", "Inverse", "Linear", "LogitPixels", "LULinear", "MADE",
     "MaskedAutoregressive", "Permute", "Planar", "Radial", "RationalQuadraticSpline", "Sigmoid",
     "SplineAutoregressive", "SplineCoupling", "SplineTransformer", "VelocityMLP",
-    "Gap", "History", "TrainingError", "TrainingWarning", "bits_per_dim", "continuous", "data", "dequantization",
-    "dequantize",
+    "Gap", "History", "TrainingError", "TrainingWarning", "bits_per_dim", "continuous", "coverage", "data",
+    "dequantization", "dequantize",
     "dequantized_log_likelihood", "fit", "fit_flow_matching", "fit_reverse_kl", "flow_matching_loss", "flows", "gap",
     "history", "nets", "reverse_gap", "threads", "train", "transformers", "viz", "widgets",
 ]
