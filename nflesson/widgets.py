@@ -451,8 +451,8 @@ class ConditionalExplorer(_Figure):
         self.images = []
         for ax in axes[:2]:
             image = ax.imshow(np.zeros((self.grid_size, self.grid_size)), origin="lower", extent=(x0, x1, y0, y1),
-                              cmap=viz.DENSITY_CMAP, aspect="auto", interpolation="bilinear", vmin=0, vmax=1)
-            ax.set(xlim=(x0, x1), ylim=(y0, y1))
+                              cmap=viz.DENSITY_CMAP, aspect="equal", interpolation="bilinear", vmin=0, vmax=1)
+            ax.set(xlim=(x0, x1), ylim=(y0, y1))  # equal axes: a ring looks round
             self.images.append(image)
         self.axes = list(axes)
         self.title = self.fig.suptitle("", fontsize=11)
