@@ -24,8 +24,9 @@ apart.
 
 Every run is repeated with five seeds; a row reports the median over seeds of the median step
 time, and the mean gap with its range over the seeds. Needs zuko: pip install -e ".[bench]".
-Prints a Markdown table; a full run (all defaults) also writes it to benchmarks/compare.md and
-into README.md.
+Prints a Markdown table for the unconditional flows and one for the conditional ones; a run with
+the default steps, seeds and targets of a table's flows (all of them) also writes it to
+benchmarks/compare.md or benchmarks/compare_conditional.md, and into README.md.
 """
 
 import argparse
@@ -149,12 +150,31 @@ def main():
                         choices=[*FLOWS, *CONDITIONAL_FLOWS])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    counts = {name: [parameter_count(make()) for make in pair] for name, pair in FLOWS.items()}
-    counts.update({f"{name} (context of width 1)": [parameter_count(make(1)) for make in pair]
-                   for name, pair in CONDITIONAL_FLOWS.items()})
+    defaults = all(getattr(args, name) == parser.get_default(name) for name in ("steps", "seeds"))
+    groups = [  # (file, flows, targets, what the gap is, parameter counts, whether the targets are the defaults)
+        ("compare.md", FLOWS, args.targets, "the KL divergence from the target",
+         {name: [parameter_count(make()) for make in pair] for name, pair in FLOWS.items()},
+         args.targets == TARGETS),
+        ("compare_conditional.md", CONDITIONAL_FLOWS, args.conditional_targets,
+         "E_c KL(p(. | c) || q(. | c)) over the target's contexts (from test pairs)",
+         {f"{name} (context of width 1)": [parameter_count(make(1)) for make in pair]
+          for name, pair in CONDITIONAL_FLOWS.items()},
+         args.conditional_targets == CONDITIONAL_TARGETS),
+    ]
+    for file, group, targets, gap, counts, default_targets in groups:
+        names = [name for name in args.flows if name in group]
+        if names:
+            table = race(names, targets, args, gap, counts)
+            print(table)
+            if defaults and default_targets and names == list(group):
+                publish(file, table)
+
+
+def race(flow_names, target_names, args, gap, counts):
+    """Race the flows on the targets (every seed); the Markdown table of the results."""
     rows, ratios, verdicts = [], [], []
-    for flow_name in args.flows:
-        for target_name in args.targets if flow_name in FLOWS else args.conditional_targets:
+    for flow_name in flow_names:
+        for target_name in target_names:
             results = [run(target_name, flow_name, seed, args.steps) for seed in args.seeds]
             ours_ms = statistics.median(r[0][0] for r in results)
             zuko_ms = statistics.median(r[1][0] for r in results)
@@ -168,12 +188,12 @@ def main():
                 f"| {spread(ours_gap, 4)} | {spread(zuko_gap, 4)} | {verdicts[-1]} |"
             )
             print(rows[-1], flush=True)
-    table = "\n".join([
+    return "\n".join([
         f"Measured {datetime.date.today()} on {os.cpu_count()} CPU cores ({platform.machine()}), one thread, "
         f"torch {torch.__version__}, zuko {zuko.__version__}, Python {platform.python_version()}.",
         f"{args.steps} steps of Adam (lr {LR:g}, cosine decay to lr/100), batch {BATCH}, seeds "
         f"{', '.join(map(str, args.seeds))}. NLL: mean over seeds of the test NLL on {TEST_SIZE:,} fresh "
-        "samples; gap: mean [min, max] over seeds of the KL divergence from the target, in nats.",
+        f"samples; gap: mean [min, max] over seeds of {gap}, in nats.",
         "Parameters: " + "; ".join(f"{name} {ours:,} (nflesson) and {theirs:,} (zuko)"
                                    for name, (ours, theirs) in counts.items()) + ".",
         "",
@@ -186,10 +206,6 @@ def main():
         + ", ".join(f"{name} in {verdicts.count(name)}" for name in dict.fromkeys(verdicts)) + f" of {len(rows)} rows "
         "(tied: a higher mean gap, by less than twice the standard error of the difference over the seeds).",
     ])
-    print(table)
-    if all(getattr(args, name) == parser.get_default(name) for name in vars(args)):
-        publish("compare.md", table)
-
 
 if __name__ == "__main__":
     main()
