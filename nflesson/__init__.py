@@ -6,7 +6,7 @@
 
 import importlib
 
-from . import continuous, data, dequantization, flows, history, nets, threads, train, transformers
+from . import continuous, data, dequantization, flows, history, nets, threads, train, transformers, vae
 from .history import History
 from .train import TrainingError, TrainingWarning, fit, fit_flow_matching, fit_reverse_kl
 from .autoregressive import Autoregressive, MaskedAutoregressive, SplineAutoregressive
@@ -22,6 +22,7 @@ from .nets import MADE, VelocityMLP
 from .planar_radial import Planar, Radial
 from .spline import RationalQuadraticSpline
 from .transformers import AdditiveTransformer, AffineTransformer, SplineTransformer
+from .vae import VAE, AmortizedAffine, AmortizedPlanar, grid_posterior, importance_weighted_bound, kl_on_grid
 
 __all__ = [
     "ActNorm", "AdditiveTransformer", "Affine", "AffineCoupling", "AffineTransformer", "Autoregressive", "Bijector",
@@ -32,6 +33,7 @@ __all__ = [
     "dequantization", "dequantize",
     "dequantized_log_likelihood", "fit", "fit_flow_matching", "fit_reverse_kl", "flow_matching_loss", "flows", "gap",
     "history", "nets", "reverse_gap", "threads", "train", "transformers", "viz", "widgets",
+    "AmortizedAffine", "AmortizedPlanar", "VAE", "grid_posterior", "importance_weighted_bound", "kl_on_grid", "vae",
 ]
 
 _ON_FIRST_USE = {"viz", "widgets"}
