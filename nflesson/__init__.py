@@ -6,11 +6,12 @@
 
 import importlib
 
-from . import continuous, data, dequantization, flows, history, nets, threads, train, transformers, vae
+from . import codec, continuous, data, dequantization, flows, history, nets, threads, train, transformers, vae
 from .history import History
 from .train import TrainingError, TrainingWarning, fit, fit_flow_matching, fit_reverse_kl
 from .autoregressive import Autoregressive, MaskedAutoregressive, SplineAutoregressive
 from .bijector import Bijector, Inverse
+from .codec import LevelAutoregressive
 from .continuous import ContinuousFlow, flow_matching_loss
 from .coupling import AffineCoupling, Coupling, SplineCoupling
 from .dequantization import LogitPixels, bits_per_dim, dequantize, dequantized_log_likelihood
@@ -26,10 +27,10 @@ from .vae import VAE, AmortizedAffine, AmortizedPlanar, grid_posterior, importan
 
 __all__ = [
     "ActNorm", "AdditiveTransformer", "Affine", "AffineCoupling", "AffineTransformer", "Autoregressive", "Bijector",
-    "ContinuousFlow", "Coupling", "Coverage", "Exp", "Flow", "Inverse", "Linear", "LogitPixels", "LULinear", "MADE",
+    "ContinuousFlow", "Coupling", "Coverage", "Exp", "Flow", "Inverse", "LevelAutoregressive", "Linear", "LogitPixels", "LULinear", "MADE",
     "MaskedAutoregressive", "Permute", "Planar", "Radial", "RationalQuadraticSpline", "Sigmoid",
     "SplineAutoregressive", "SplineCoupling", "SplineTransformer", "VelocityMLP",
-    "Gap", "History", "TrainingError", "TrainingWarning", "bits_per_dim", "continuous", "coverage", "data",
+    "Gap", "History", "TrainingError", "TrainingWarning", "bits_per_dim", "codec", "continuous", "coverage", "data",
     "dequantization", "dequantize",
     "dequantized_log_likelihood", "fit", "fit_flow_matching", "fit_reverse_kl", "flow_matching_loss", "flows", "gap",
     "history", "nets", "reverse_gap", "threads", "train", "transformers", "viz", "widgets",
