@@ -56,8 +56,8 @@ class MADE(nn.Module):
     0, 1, ..., dim - 1). Each unit gets a degree; a weight from a unit of degree k to a hidden
     unit of degree m is kept iff m >= k, and to an output of degree d iff d > m. Hidden degrees
     cycle through 1..dim-1, so every allowed connection exists. The output layer starts at zero.
-    A context c of width ``context`` feeds every unit of the first hidden layer through a Linear
-    layer of its own, without a bias (no mask: c may reach every output), so the parameters of
+    A context c of width ``context`` joins x at the input with degree 0, so the first layer's mask
+    lets it reach every hidden unit (and through them every output): the parameters of
     coordinate i depend on c and x_<i only.
     """
 
@@ -81,14 +81,13 @@ class MADE(nn.Module):
         hidden_degrees = torch.arange(hidden) % max(dim - 1, 1) + 1 if dim > 1 else torch.zeros(hidden, dtype=torch.long)
         out_degrees = in_degrees.repeat(params_per_dim)
         self.register_buffer("degrees", in_degrees)
-        layers, previous = [], in_degrees
+        layers, previous = [], torch.cat([in_degrees, torch.zeros(context, dtype=torch.long)])  # c: degree 0
         for _ in range(hidden_layers):
             layers += [MaskedLinear(hidden_degrees[:, None] >= previous[None, :]), nn.ReLU()]
             previous = hidden_degrees
         layers.append(MaskedLinear(out_degrees[:, None] > previous[None, :]))
         self.net = zero_last_layer(nn.Sequential(*layers))
         self.context_size = context
-        self.context_layer = nn.Linear(context, hidden, bias=False) if context else None
 
     def masks(self):
         """The 0/1 masks of the layers, input side first (for drawing the connectivity)."""
@@ -98,11 +97,10 @@ class MADE(nn.Module):
         """The parameters (batch, params_per_dim, dim) from x (batch, dim) and, for a MADE with a
         context, c (batch, k)."""
         x = check_batch(x, self.dim, "x", owner="MADE", dtype=self.net[0].weight.dtype)
-        if self.context_layer is None:
-            return self.net(x).unflatten(-1, (self.params_per_dim, self.dim))
-        context = check_batch(context, self.context_size, "context", owner="MADE's context", dtype=x.dtype)
-        hidden = self.net[0](x) + self.context_layer(context)
-        return self.net[1:](hidden).unflatten(-1, (self.params_per_dim, self.dim))
+        if self.context_size:
+            context = check_batch(context, self.context_size, "context", owner="MADE's context", dtype=x.dtype)
+            x = torch.cat([x, context], -1)
+        return self.net(x).unflatten(-1, (self.params_per_dim, self.dim))
 
 
 class VelocityMLP(nn.Module):
