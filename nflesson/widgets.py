@@ -222,7 +222,7 @@ def one_d_map(kind, scale, shift):
         raise ValueError(f"scale must be from {low:g} to {high:g}, the scales a float32 layer holds, got {value!r} "
                          f"(log(scale) = {math.log(value):.4g}: exp(log_scale) would "
                          f"{'underflow' if value < low else 'overflow to inf'} in float32)")
-    check_number(shift, "shift")
+    shift = check_number(shift, "shift")  # a float, also when given as a one-element tensor
     affine = Affine(1)
     with torch.no_grad():
         affine.log_scale.fill_(float(torch.tensor(value).log()))  # a float32 log, as lessons have always had

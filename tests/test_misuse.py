@@ -443,3 +443,8 @@ def test_random_bad_arguments_raise_only_clear_errors_and_poison_nothing(name, p
         pass
     assert unchanged(flow, state)  # glow's ActNorm included: no bad batch initialised it
     assert torch.equal(flow.eval().log_prob(GOOD), make(name).log_prob(GOOD))
+
+
+def test_one_d_map_takes_a_one_element_tensor_as_its_shift():
+    flow = nf.widgets.one_d_map("affine", 2.0, torch.tensor([0.5]))  # hypothesis found this one
+    assert torch.allclose(flow(torch.zeros(1, 1))[0], torch.tensor([[0.5]]))
