@@ -142,29 +142,30 @@ class Planar(Bijector):
         c = self.w @ u_hat
         y = x @ self.w + self.b
         with torch.no_grad():
-            a = self._solve(y.detach(), c.detach())
+            a = solve_planar(y.detach(), c.detach(), self.max_iterations)
         # One Newton step with gradients on: exact at the root, and its derivative is the
         # implicit-function gradient, so maximum-likelihood training can use this inverse.
         t0 = torch.tanh(a)
         t = torch.tanh(a - (a + c * t0 - y) / (1 + c * (1 - t0**2)))
         return x - u_hat * t.unsqueeze(-1), -self._log_abs_det(t, c)
 
-    def _solve(self, y, c):
-        """Solve a + c tanh(a) = y elementwise, for c >= -1 (the left side increases with a).
+def solve_planar(y, c, max_iterations=100):
+    """Solve a + c tanh(a) = y elementwise, for c >= -1 (the left side increases with a): the
+    inverse of a planar layer along w.
 
-        Newton from a0 = sign(y) max(0, |y| - c) converges monotonically: the root has the sign
-        of y, and on that side the left side is concave (c > 0; a0 lies below the root) or
-        convex (c < 0; a0 lies above it), so no step overshoots.
-        """
-        a = torch.sign(y) * (y.abs() - c).clamp_min(0)
-        tol = 16 * torch.finfo(y.dtype).eps * (1 + c.abs())
-        for _ in range(self.max_iterations):
-            t = torch.tanh(a)
-            step = (a + c * t - y) / (1 + c * (1 - t**2))
-            a = a - step
-            if (step.abs() <= tol * (1 + a.abs())).all():
-                break
-        return a
+    Newton from a0 = sign(y) max(0, |y| - c) converges monotonically: the root has the sign
+    of y, and on that side the left side is concave (c > 0; a0 lies below the root) or
+    convex (c < 0; a0 lies above it), so no step overshoots.
+    """
+    a = torch.sign(y) * (y.abs() - c).clamp_min(0)
+    tol = 16 * torch.finfo(y.dtype).eps * (1 + c.abs())
+    for _ in range(max_iterations):
+        t = torch.tanh(a)
+        step = (a + c * t - y) / (1 + c * (1 - t**2))
+        a = a - step
+        if (step.abs() <= tol * (1 + a.abs())).all():
+            break
+    return a
 
 
 class Radial(Bijector):

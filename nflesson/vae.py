@@ -26,6 +26,7 @@ from . import flows
 from .bijector import Bijector
 from .checks import check_batch, check_int, check_positive_int, check_number, type_name
 from .flow import Flow
+from .planar_radial import solve_planar
 
 _SOFTPLUS_INV_ONE = math.log(math.e - 1)  # softplus(_SOFTPLUS_INV_ONE) = 1
 
@@ -103,15 +104,8 @@ class AmortizedPlanar(Bijector):
         w, u_hat, b = self.parameters_for(context)
         c = (w * u_hat).sum(1)
         y = (w * x).sum(1) + b
-        with torch.no_grad():  # Newton from sign(y) max(0, |y| - c): monotone convergence (see Planar._solve)
-            a = torch.sign(y) * (y.abs() - c).clamp_min(0)
-            tol = 16 * torch.finfo(y.dtype).eps * (1 + c.abs())
-            for _ in range(self.max_iterations):
-                t = torch.tanh(a)
-                step = (a + c * t - y) / (1 + c * (1 - t**2))
-                a = a - step
-                if (step.abs() <= tol * (1 + a.abs())).all():
-                    break
+        with torch.no_grad():
+            a = solve_planar(y, c, self.max_iterations)
         t0 = torch.tanh(a)  # one Newton step with gradients: exact at the root, implicit-function gradient
         t = torch.tanh(a - (a + c * t0 - y) / (1 + c * (1 - t0**2)))
         return x - u_hat * t[:, None], -torch.log1p(c * (1 - t**2))

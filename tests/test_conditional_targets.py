@@ -25,13 +25,6 @@ H_RING = 1.6004699770079767  # reported in the module's docstring; checked below
 H_CLASS = 1 + math.log(2 * math.pi) + math.log(0.25)
 
 
-@pytest.fixture
-def float64_default():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(F64)
-    yield
-    torch.set_default_dtype(old)
-
 
 def seeded(seed):
     return torch.Generator().manual_seed(seed)

@@ -13,13 +13,6 @@ ENERGIES = ["u1", "u2", "u3", "u4"]
 CURVES = ["moons", "spirals"]
 
 
-@pytest.fixture
-def float64_default():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
 
 def grid(bounds, n):
     """Midpoint grid over the box: points (n^dim, dim) in float64 and the volume of one cell."""

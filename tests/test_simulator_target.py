@@ -38,13 +38,6 @@ def unnormalised_log_posterior(theta, x):
     return prior + likelihood.sum(1)
 
 
-@pytest.fixture
-def float64_default():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(F64)
-    yield
-    torch.set_default_dtype(old)
-
 
 # --- registry and attributes ----------------------------------------------------------------------
 
