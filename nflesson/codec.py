@@ -61,7 +61,14 @@ class LevelAutoregressive(Bijector):
         The MADE gives logits; with p = softmax (each share at least MIN_SHARE), the inner edges
         are h_k = Phi^-1(p_0 + ... + p_k-1), taken from the upper tail, -Phi^-1(p_k + ... ),
         above the median (no rounding near 1), so that Phi(h_k+1) - Phi(h_k) = p_k."""
-        logits = self.made(levels * (2 / (self.levels - 1)) - 1).transpose(-1, -2)
+        return self._edges_from_logits(self.made(self._scaled(levels)).transpose(-1, -2))
+
+    def _scaled(self, levels):
+        """The MADE's input: the levels 0..levels-1 mapped onto [-1, 1]."""
+        return levels * (2 / (self.levels - 1)) - 1
+
+    def _edges_from_logits(self, logits):
+        """The edges (..., levels + 1) from the MADE's logits (..., levels) of one or more pixels."""
         p = MIN_SHARE + (1 - MIN_SHARE * self.levels) * torch.softmax(logits, dim=-1)
         below = torch.cumsum(p, dim=-1)[..., :-1]
         above = torch.flip(torch.cumsum(torch.flip(p, (-1,)), dim=-1), (-1,))[..., 1:]
@@ -69,13 +76,31 @@ class LevelAutoregressive(Bijector):
         end = inner.new_full(inner.shape[:-1] + (1,), self.levels / 2)
         return torch.cat([-end, inner.clamp(-self.levels / 2, self.levels / 2), end], dim=-1)
 
+    def pixel_edges(self, levels, pixel):
+        """The edges (batch, levels + 1) of the one pixel ``pixel`` (an index into 0..dim-1),
+        from the levels (batch, dim) (only those before ``pixel`` in the order matter): the
+        MADE's hidden layers in full, but only this pixel's rows of its output layer, so a
+        coder that needs one pixel at a time pays for one pixel's softmax and Phi^-1, not dim."""
+        net = self.made.net
+        hidden = net[:-1](self._scaled(levels))
+        last = net[-1]
+        rows = torch.arange(self.levels, device=hidden.device) * self.dim + pixel  # output (levels, dim), flattened
+        logits = torch.nn.functional.linear(hidden, (last.weight * last.mask)[rows], last.bias[rows])
+        return self._edges_from_logits(logits)
+
     def _map(self, y, h):
         """z and log dz/dy for data-side points y given the edges h."""
         k = torch.floor(y).clamp(0, self.levels - 1)
         low, high = h.gather(-1, k.long()[..., None]).squeeze(-1), h.gather(-1, k.long()[..., None] + 1).squeeze(-1)
         inside = (y >= 0) & (y < self.levels)
         z = torch.where(inside, low + (high - low) * (y - k), y - self.levels / 2)
-        return z, torch.where(inside, (high - low).log(), torch.zeros_like(y))
+        # In float32 two edges can round together (a share of about 1e-9 near the median is
+        # narrower than float32's spacing there): the cell's width is then 0 and its density
+        # would be log 0 = -inf. The width is floored at the dtype's smallest normal number
+        # instead (a finite, very low density, about -87 nats per such pixel in float32); the
+        # probabilities the codec uses are computed in float64, where this does not happen.
+        width = (high - low).clamp_min(torch.finfo(h.dtype).tiny)
+        return z, torch.where(inside, width.log(), torch.zeros_like(y))
 
     def _inverse(self, y):
         z, log_derivative = self._map(y, self.edges(torch.floor(y).clamp(0, self.levels - 1)))
@@ -138,7 +163,11 @@ def _log_masses(layer, levels):
     """log P(x_i = k | x_<i), (n, dim, levels), in the layer's dtype, from whole levels (n, dim):
     log(Phi(h_k+1) - Phi(h_k)), each difference taken on the side of 0 where it does not
     cancel, then normalised (the base's mass beyond +-levels/2, about 2e-17, is dropped)."""
-    h = layer.edges(levels)
+    return _log_masses_from_edges(layer.edges(levels))
+
+
+def _log_masses_from_edges(h):
+    """log(Phi(h_k+1) - Phi(h_k)) over the last axis of the edges h (..., levels + 1), normalised."""
     low, high = h[..., :-1], h[..., 1:]
     mass = torch.where(low > 0, torch.special.ndtr(-low) - torch.special.ndtr(-high),
                        torch.special.ndtr(high) - torch.special.ndtr(low))
@@ -186,8 +215,10 @@ def _constriction():
 
 def _tables_at(layer, known, pixel):
     """P(x_pixel = k | the pixels before it), (n, levels), from ``known`` (n, dim) in which only
-    the pixels before ``pixel`` (in the layer's order) are filled in, the rest 0."""
-    return _log_masses(layer, known)[:, pixel].exp()
+    the pixels before ``pixel`` (in the layer's order) are filled in, the rest 0. Only this
+    pixel's table is computed (``LevelAutoregressive.pixel_edges``). The encoder and the decoder
+    both call this, with the same ``known`` at each step, so their tables agree bit for bit."""
+    return _log_masses_from_edges(layer.pixel_edges(known, pixel)).exp()
 
 
 def _order(layer):
