@@ -766,40 +766,4 @@ questions["bits"].check(answer)
 #   best rejection ABC with the same simulations, and with credible regions whose coverage
 #   matched their level to within 0.06.
 #
-# ## Where to go next
-#
-# You have met the main families of normalizing flows, trained each on a CPU in seconds,
-# measured each against the truth, and conditioned them. Beyond this course:
-#
-# **More expressive or more scalable flows.**
-# - *Neural autoregressive flows* (NAF, Huang et al., 2018) and *unconstrained monotonic
-#   networks* use a small monotone network per coordinate instead of a spline.
-# - *Multi-scale image flows*: Glow (Kingma & Dhariwal, 2018) on real images, with invertible
-#   $1\times1$ convolutions, squeezing and factoring out dimensions; lesson 8's Glow is its
-#   vector version.
-# - *Residual flows* (Chen et al., 2019) make $x + g(x)$ invertible by keeping $g$ a
-#   contraction, with a stochastic log-determinant.
-# - *Flows on manifolds* (spheres, tori, rotations) for data that does not live in
-#   $\mathbb R^d$.
-#
-# **Continuous time, onwards.**
-# - *Diffusion models* and *score matching* (Song et al., 2021), whose probability-flow ODE is
-#   a continuous flow like lesson 9's, and whose text-to-image versions are guided as in
-#   section 5; *rectified flows* (Liu et al., 2023) straighten the paths further;
-#   *optimal-transport couplings* of minibatches (Tong et al., 2024) make them straighter still.
-# - *Stochastic interpolants* (Albergo & Vanden-Eijnden, 2023) unify flow matching and
-#   diffusion.
-#
-# **Applications.**
-# - *Density estimation and anomaly detection* (lesson 8), with the caveat that high likelihood
-#   does not mean typical.
-# - *Variational inference* with IAF and planar flows (lessons 4 and 6); *simulation-based
-#   inference* with the `sbi` package, which adds sequential rounds (spending simulations where
-#   the observation is), embedding networks for high-dimensional observations, and likelihood
-#   and ratio estimators next to NPE.
-# - *Generation*: images (Glow), audio (WaveGlow), molecules (equivariant flows, Boltzmann
-#   generators that sample physical systems with exact densities for reweighting).
-# - *Lossless compression* (lesson 8): a likelihood model driving an entropy coder, made
-#   practical by bits-back coding.
-# - Libraries to continue with: zuko and nflows (PyTorch), normflows, Pyro's and TensorFlow
-#   Probability's bijectors, `sbi` for inference, and torchdiffeq for ODEs.
+# **Next:** [Lesson 11 · Flows inside a VAE](11_vae_flows.ipynb)
