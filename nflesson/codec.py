@@ -72,7 +72,9 @@ class LevelAutoregressive(Bijector):
         p = MIN_SHARE + (1 - MIN_SHARE * self.levels) * torch.softmax(logits, dim=-1)
         below = torch.cumsum(p, dim=-1)[..., :-1]
         above = torch.flip(torch.cumsum(torch.flip(p, (-1,)), dim=-1), (-1,))[..., 1:]
-        inner = torch.where(below < 0.5, torch.special.ndtri(below.clamp(max=0.5)), -torch.special.ndtri(above.clamp(max=0.5)))
+        lower = below < 0.5
+        tail = torch.special.ndtri(torch.where(lower, below, above).clamp(max=0.5))  # one Phi^-1 per edge
+        inner = torch.where(lower, tail, -tail)
         end = inner.new_full(inner.shape[:-1] + (1,), self.levels / 2)
         return torch.cat([-end, inner.clamp(-self.levels / 2, self.levels / 2), end], dim=-1)
 
@@ -168,9 +170,8 @@ def _log_masses(layer, levels):
 
 def _log_masses_from_edges(h):
     """log(Phi(h_k+1) - Phi(h_k)) over the last axis of the edges h (..., levels + 1), normalised."""
-    low, high = h[..., :-1], h[..., 1:]
-    mass = torch.where(low > 0, torch.special.ndtr(-low) - torch.special.ndtr(-high),
-                       torch.special.ndtr(high) - torch.special.ndtr(low))
+    below, above = torch.special.ndtr(h), torch.special.ndtr(-h)  # Phi at each edge, and 1 - Phi
+    mass = torch.where(h[..., :-1] > 0, above[..., :-1] - above[..., 1:], below[..., 1:] - below[..., :-1])
     log_mass = mass.clamp_min(torch.finfo(mass.dtype).tiny).log()
     return log_mass - log_mass.logsumexp(-1, keepdim=True)
 
