@@ -16,6 +16,7 @@ from the pixels it has already decoded.
 """
 
 import copy
+import math
 import numbers
 
 import numpy as np
@@ -180,10 +181,17 @@ def log_probability(flow, images):
     """log P(x) = sum_i log P(x_i | x_<i) in nats, (n,), the exact discrete log-likelihood of the
     images (n, dim) of whole levels under ``flow`` (a Flow of one ``LevelAutoregressive``), in
     the flow's dtype and differentiable: minimise -log_probability(...).mean() to train the flow
-    on the discrete data itself, with no dequantization bound."""
+    on the discrete data itself, with no dequantization bound. The edges are built so that
+    Phi(h_k+1) - Phi(h_k) is the share p_k of the MADE's softmax (``LevelAutoregressive.edges``),
+    so log P(x_i = k | x_<i) is read from the shares directly: the same numbers as the CDF
+    differences of ``pixel_probabilities`` (to rounding, and the base's ~1e-17 beyond the ends),
+    without the Phi^-1 / Phi round trip, which makes training several times faster."""
     layer = _layer(flow)
     x = _check_images(images, layer).to(next(layer.parameters()).dtype)
-    return _log_masses(layer, x).gather(-1, x.long()[..., None]).squeeze(-1).sum(-1)
+    logits = layer.made(layer._scaled(x)).transpose(-1, -2)
+    log_shares = torch.logaddexp(torch.log_softmax(logits, dim=-1) + math.log1p(-MIN_SHARE * layer.levels),
+                                 torch.full_like(logits, math.log(MIN_SHARE)))
+    return log_shares.gather(-1, x.long()[..., None]).squeeze(-1).sum(-1)
 
 
 def pixel_probabilities(flow, images):
