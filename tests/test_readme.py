@@ -67,3 +67,12 @@ def public_names():
 @pytest.mark.parametrize("name", public_names())
 def test_the_package_section_names_the_whole_public_api(name):
     assert re.search(rf"\b{name}\b", section("The package")), f"the README's package section omits {name}"
+
+
+def test_table_rows_keep_their_columns():
+    """A '|' inside a table cell (an image's alt text, say) splits the row: every row of a table
+    has as many cells as its header."""
+    for block in re.findall(r"(?:^\|.*\|\n)+", README, flags=re.M):
+        rows = [row for row in block.splitlines() if not re.fullmatch(r"\|[-:| ]+\|", row)]
+        widths = {len(re.split(r"(?<!\\)\|", row)) for row in rows}
+        assert len(widths) == 1, f"a table row has a different number of cells: {rows[0][:80]}"
