@@ -112,6 +112,13 @@ def check_positive(value, name):
     return value
 
 
+def check_stage(k, count):
+    """``k`` if it is a stage of a map's pictures, an integer 0..count, else TypeError or ValueError."""
+    if check_int(k, "k") > count:
+        raise ValueError(f"k must be a stage 0..{count}, got {k}")
+    return k
+
+
 def check_int(value, name, low=0):
     """Return ``value`` as an int if it is an integer (Python's or numpy's) >= ``low``, else raise
     TypeError or ValueError."""

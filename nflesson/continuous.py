@@ -17,7 +17,8 @@ from torch import nn
 from torchdiffeq import odeint
 
 from .bijector import Bijector
-from .checks import check_batch, check_callable, check_flag, check_int, check_number, check_positive, check_positive_int
+from .checks import (check_batch, check_callable, check_flag, check_int, check_number, check_positive,
+                     check_positive_int, check_stage)
 from .nets import VelocityMLP
 
 ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
@@ -370,9 +371,7 @@ class TimeStages:
     def back_from(self, k, x, context=None):
         """(x(0), log|det dx(0)/dx(k / K)|) for x(k / K) = ``x``: stage k carried back to time 0
         (for the ``context`` of a conditional flow)."""
-        if check_int(k, "k") > self.count:
-            raise ValueError(f"k must be a stage 0..{self.count}, got {k}")
-        if k == 0:
+        if check_stage(k, self.count) == 0:
             return x, x.new_zeros(x.shape[0])
         with self.ode.solver(**self.settings):
             back, log_det = self.ode.trajectory(x, self.times[[k, 0]], log_det=True, context=context)

@@ -11,7 +11,7 @@ from torch import distributions as D
 from torch import nn
 
 from .bijector import Bijector, call
-from .checks import check_batch, check_flag, check_int, check_positive_int, type_name
+from .checks import check_batch, check_flag, check_positive_int, check_stage, type_name
 from .continuous import ContinuousFlow
 from .elementwise import ActNorm
 
@@ -221,13 +221,6 @@ class LayerStages:
         if t >= self.end:
             return "the data: the layer applied" if self.end == 1 else f"the data: all {self.end} layers applied"
         return f"layer {math.ceil(t)} of {self.end} at work"
-
-
-def check_stage(k, count):
-    """``k`` if it is a stage, an integer 0..count, else TypeError or ValueError."""
-    if check_int(k, "k") > count:
-        raise ValueError(f"k must be a stage 0..{count}, got {k}")
-    return k
 
 
 def _total(log_dets, points):

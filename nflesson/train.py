@@ -331,8 +331,7 @@ MAX_SNAPSHOT_CONTEXTS = 4  # more contexts per snapshot make every snapshot and 
 def few_contexts(contexts):
     """The contexts a conditional run's snapshots are drawn for, from a target's
     ``snapshot_contexts`` (m, k): all of them if m <= 4, else the first, middle and last."""
-    m = len(contexts)
-    return contexts if m <= MAX_SNAPSHOT_CONTEXTS else contexts[[0, (m - 1) // 2, m - 1]]
+    return first_middle_last(contexts, MAX_SNAPSHOT_CONTEXTS)
 
 
 def distinct_contexts(context, most=3):
@@ -343,8 +342,13 @@ def distinct_contexts(context, most=3):
     one_hot = len(rows[0]) > 1 and bool(((rows == 0) | (rows == 1)).all()) and bool((rows.sum(1) == 1).all())
     if one_hot:
         rows = rows[rows.argmax(1).argsort()]
-    u = len(rows)
-    return rows[sorted({0, (u - 1) // 2, u - 1})] if u > most else rows
+    return first_middle_last(rows, most)
+
+
+def first_middle_last(rows, most):
+    """All the ``rows`` if there are at most ``most``, else the first, middle and last."""
+    m = len(rows)
+    return rows if m <= most else rows[[0, (m - 1) // 2, m - 1]]
 
 
 def samples_near(data, context, c, n_samples, m):
