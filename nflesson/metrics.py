@@ -260,9 +260,7 @@ def _binomial_band(n, levels, confidence):
         if p in (0.0, 1.0):
             low[j] = high[j] = p
             continue
-        log_pmf = (math.lgamma(n + 1) - torch.lgamma(k + 1) - torch.lgamma(n - k + 1) + k * math.log(p)
-                   + (n - k) * math.log1p(-p))
-        cdf = torch.exp(log_pmf).cumsum(0)
+        cdf = torch.distributions.Binomial(n, probs=torch.tensor(p, dtype=torch.float64)).log_prob(k).exp().cumsum(0)
         for band, quantile in ((low, (1 - confidence) / 2), (high, (1 + confidence) / 2)):
             band[j] = min(torch.searchsorted(cdf, torch.tensor(quantile, dtype=torch.float64)).item(), n) / n
     return low, high
