@@ -40,7 +40,9 @@ def _log_normalizer(target):
     return value
 
 
-def _mean_and_error(terms):
+def mean_and_error(terms):
+    """The Monte Carlo estimate of a gap from its terms (n,), e.g. log p(x) - log q(x) at test
+    points: their mean and its standard error, std / sqrt(n) (NaN for one term)."""
     terms = terms.double()
     error = terms.std().item() / math.sqrt(len(terms)) if len(terms) > 1 else float("nan")
     return Gap(terms.mean().item(), error)
@@ -88,7 +90,7 @@ def _gap_of(terms, direction, log_p_text):
                          "points: both densities are 0 (or infinite) there")
     if torch.isposinf(terms).any():
         return Gap(math.inf, math.inf)  # the other density is 0 where this one is not: an infinite KL
-    result = _mean_and_error(terms)
+    result = mean_and_error(terms)
     slack = 100 * torch.finfo(terms.dtype).eps * (1 + terms.abs().mean().item())  # rounding, not noise
     if result.nats < -_NEGATIVE_KL_ERRORS * result.standard_error - slack:
         below = -result.nats / result.standard_error if result.standard_error > 0 else math.inf

@@ -28,7 +28,7 @@ from .bijector import Bijector
 from .checks import check_bounds, check_callable, check_int, check_number, check_seed, type_name
 from .elementwise import Affine, Exp, Sigmoid
 from .flow import Flow
-from .metrics import Gap
+from .metrics import mean_and_error
 from .planar_radial import Planar, Radial
 
 ONE_D_MAPS = ("affine", "exp", "sigmoid")
@@ -415,10 +415,7 @@ class ConditionalExplorer(_Figure):
         c = contexts.repeat_interleave(n, 0)
         log_p = self.target.log_prob(x, c).to(torch.float64)
         log_q = self.flow.log_prob(x.to(self.dtype), c.to(self.dtype)).to(torch.float64)
-        terms = (log_p - log_q).reshape(len(contexts), n)
-        means = terms.mean(1)
-        errors = terms.std(1) / math.sqrt(n)
-        return [Gap(float(a), float(b)) for a, b in zip(means, errors)]
+        return [mean_and_error(terms) for terms in (log_p - log_q).reshape(len(contexts), n)]
 
     def _gap_curve(self, points):
         if self.kind == "class":
