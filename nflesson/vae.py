@@ -24,15 +24,11 @@ from torch import nn
 
 from . import flows
 from .bijector import Bijector
-from .checks import check_batch, check_int, check_positive_int, check_number, type_name
+from .checks import check_batch, check_bounds, check_int, check_positive_int, type_name
 from .flow import Flow
 from .planar_radial import solve_planar
 
 _SOFTPLUS_INV_ONE = math.log(math.e - 1)  # softplus(_SOFTPLUS_INV_ONE) = 1
-
-
-def _check_context_width(context, name="context"):
-    return check_positive_int(context, name)
 
 
 class AmortizedAffine(Bijector):
@@ -46,7 +42,7 @@ class AmortizedAffine(Bijector):
     def __init__(self, dim=2, context=1):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
-        self.context_size = _check_context_width(context)
+        self.context_size = check_positive_int(context, "context")
         self.head = nn.Linear(self.context_size, 2 * self.dim)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
@@ -78,7 +74,7 @@ class AmortizedPlanar(Bijector):
     def __init__(self, dim=2, context=1, max_iterations=100):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
-        self.context_size = _check_context_width(context)
+        self.context_size = check_positive_int(context, "context")
         self.max_iterations = check_positive_int(max_iterations, "max_iterations")
         self.head = nn.Linear(self.context_size, 2 * self.dim + 1)
         with torch.no_grad():
@@ -119,7 +115,7 @@ def posterior(kind, context, layers=0, hidden=32, latent=2):
     (``kind`` = "gaussian", layers = 0)."""
     if not isinstance(kind, str) or kind not in ("gaussian", "planar", "iaf"):
         raise ValueError(f"kind must be 'gaussian', 'planar' or 'iaf', got {kind!r}")
-    context, latent = _check_context_width(context), check_positive_int(latent, "latent")
+    context, latent = check_positive_int(context, "context"), check_positive_int(latent, "latent")
     layers = check_int(layers, "layers")
     if kind == "gaussian" and layers:
         raise ValueError(f"a Gaussian posterior has no flow layers: layers must be 0, got {layers}")
@@ -240,20 +236,6 @@ def _centres(bounds, size, dtype):
     return tuple(lo + (hi - lo) * (torch.arange(size, dtype=dtype) + 0.5) / size for lo, hi in bounds)
 
 
-def _check_bounds(bounds):
-    if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
-        raise TypeError(f"bounds must be two (low, high) pairs, got {type_name(bounds)}")
-    checked = []
-    for k, pair in enumerate(bounds):
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise TypeError(f"bounds[{k}] must be a (low, high) pair, got {type_name(pair)}")
-        lo, hi = (check_number(v, f"bounds[{k}]") for v in pair)
-        if not lo < hi:
-            raise ValueError(f"bounds[{k}] must have low < high, got ({lo:g}, {hi:g})")
-        checked.append((lo, hi))
-    return tuple(checked)
-
-
 def grid_posterior(log_joint, bounds=((-4.0, 4.0), (-4.0, 4.0)), size=200, zoom=True, dtype=torch.float32):
     """The exact posterior of a 2-dimensional latent, p(z | x) = p(x, z) / p(x), by quadrature.
 
@@ -266,7 +248,7 @@ def grid_posterior(log_joint, bounds=((-4.0, 4.0), (-4.0, 4.0)), size=200, zoom=
     choose them wide enough (the prior N(0, I) has 1 - 2e-6 of its mass inside [-5, 5]^2)."""
     if not callable(log_joint):
         raise TypeError(f"log_joint must be a function of points (n, 2), got {type_name(log_joint)}")
-    bounds = _check_bounds(bounds)
+    bounds = check_bounds(bounds, 2)
     size = check_int(size, "size", low=4)
     if not isinstance(zoom, bool):
         raise TypeError(f"zoom must be True or False, got {type_name(zoom)}")
