@@ -23,7 +23,7 @@ $(COURSE): pyproject.toml
 	touch $@
 
 $(STAMP): $(COURSE)
-	$(BIN)/python -m pip install --quiet -e ".[course,dev,bench,book]"
+	$(BIN)/python -m pip install --quiet -e ".[course,dev,bench,book,teach]"
 	touch $@
 
 lab: $(COURSE)

@@ -75,7 +75,7 @@ def test_colab_and_hub_links_open_existing_lessons():
 def test_make_test_installs_what_the_book_test_needs_and_pages_build_with_make_book():
     makefile = (ROOT / "Makefile").read_text()
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert "book" in extras and '-e ".[course,dev,bench,book]"' in makefile
+    assert "book" in extras and "teach" in extras and '-e ".[course,dev,bench,book,teach]"' in makefile
     workflow = (ROOT / ".github" / "workflows" / "book.yml").read_text()
     assert "make book" in workflow and "book/_build/html" in workflow
 
@@ -99,7 +99,7 @@ def test_make_lab_installs_the_course_and_make_test_adds_the_tools():
 
     lab, test = recipe("lab"), recipe("test")
     assert "torch==2.13.0" in lab and '-e ".[course]"' in lab and "[dev" not in lab
-    assert '-e ".[course,dev,bench,book]"' in test and "pytest" in test
+    assert '-e ".[course,dev,bench,book,teach]"' in test and "pytest" in test
 
 
 def test_the_readme_and_pyproject_name_the_same_lowest_python():
