@@ -629,8 +629,8 @@ with torch.no_grad():
     nsf_on_cut = nsf_board.log_prob(cut).exp()
 fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
 ax.plot(cut[:, 0], true_on_cut, "k--", label="truth")
-ax.plot(cut[:, 0], model_on_cut, color=viz.MODEL_COLOR, lw=1.5, label="RealNVP")  # orange, as in section 1
-ax.plot(cut[:, 0], nsf_on_cut, color="#8172b3", lw=2, label="NSF")
+ax.plot(cut[:, 0], model_on_cut, color=viz.MODEL_COLOR, lw=1.5, label="RealNVP")  # as in section 1
+ax.plot(cut[:, 0], nsf_on_cut, color=viz.OKABE_ITO["reddish purple"], lw=2, label="NSF")
 ax.set(xlabel="$x_1$", ylabel="density", title="the checkerboard along $x_2 = 0.5$")
 ax.legend(fontsize=8)
 plt.show()

@@ -304,9 +304,9 @@ assert 0.07 < gains["Glow"] < 0.15 and gains["RealNVP"] < 0.5 * gains["Glow"]
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
-for (name, run), color in zip(models.items(), ("C0", "C1", "C2")):
+for (name, run), color, marker in zip(models.items(), viz.CATEGORICAL, viz.CLASS_MARKERS):  # colour-blind safe
     steps = [s.step for s in run["history"].snapshots]
-    ax.plot(steps[1:], run["curves"]["validation"][1:], marker="o", ms=3, color=color, label=f"{name}, validation")
+    ax.plot(steps[1:], run["curves"]["validation"][1:], marker=marker, ms=3, color=color, label=f"{name}, validation")
     ax.plot(steps[1:], run["curves"]["train"][1:], ls="--", color=color, label=f"{name}, training images")
 ax.set(xlabel="step", ylabel="bits/dim", title="training and validation scores during training", ylim=(1.9, 2.6))
 fig.legend(fontsize=8, ncols=3, loc="outside lower center")

@@ -1,6 +1,15 @@
 """Figures for the lessons. Every function draws on the axes it is given (or new ones) and
 returns the figure, so lessons can compose panels. Colours are shared across lessons:
-target/data in TARGET_COLOR, the model in MODEL_COLOR, densities in DENSITY_CMAP.
+target/data in TARGET_COLOR, the model in MODEL_COLOR, the base in BASE_COLOR, densities in
+DENSITY_CMAP.
+
+Colours stay distinguishable for colour-blind readers; this is the one place that picks them.
+Densities use viridis (perceptually uniform, readable in grey and under every common colour-vision
+deficiency). Categorical colours (target, model, base; the curves of several models; classes) are
+Okabe & Ito's palette (Color Universal Design, 2008): every pair of its eight colours stays apart
+when protanopia, deuteranopia or tritanopia is simulated (tests/test_viz_widgets.py checks it with
+Machado et al.'s 2009 model). Ten classes (the digits) get ``class_style(k)``: Okabe-Ito colour k
+mod 8 and a marker of its own, so the two colours used twice are told apart by shape.
 
 Every function checks its arguments before it draws anything or writes a file (nflesson.checks):
 bounds are one (low, high) pair of finite numbers with low < high per dimension, grid sizes are
@@ -26,9 +35,13 @@ from .checks import (check_batch, check_bounds, check_callable, check_finite_row
 from .flow import Flow, continuous_of
 from .history import History
 
-TARGET_COLOR = "#4c72b0"
-MODEL_COLOR = "#dd8452"
-BASE_COLOR = "#55a868"
+OKABE_ITO = {"blue": "#0072B2", "orange": "#E69F00", "bluish green": "#009E73", "vermillion": "#D55E00",
+             "reddish purple": "#CC79A7", "sky blue": "#56B4E9", "black": "#000000", "yellow": "#F0E442"}
+CATEGORICAL = tuple(OKABE_ITO.values())  # for k categories take CATEGORICAL[:k]; yellow (pale on white) comes last
+CLASS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<")
+TARGET_COLOR = OKABE_ITO["blue"]
+MODEL_COLOR = OKABE_ITO["orange"]
+BASE_COLOR = OKABE_ITO["bluish green"]
 DENSITY_CMAP = "viridis"
 ENTROPY_LABEL = "entropy of the target: the lowest expected NLL"
 CONDITIONAL_ENTROPY_LABEL = "H(X | C): the lowest expected NLL"
@@ -364,6 +377,14 @@ def plot_warped_grid(transform, bounds, ax=None, lines=13, resolution=200, color
     if title:
         ax.set_title(title)
     return fig
+
+
+def class_style(k):
+    """Colour and marker of class ``k`` (0, 1, ...): ``dict(color=..., marker=...)`` for ``ax.plot``
+    or ``ax.scatter``. Okabe-Ito colour k mod 8 and the k-th of ten markers: ten classes (the digits)
+    are told apart by colour, and the two pairs that share a colour by shape."""
+    k = check_int(k, "k", low=0)
+    return {"color": CATEGORICAL[k % len(CATEGORICAL)], "marker": CLASS_MARKERS[k % len(CLASS_MARKERS)]}
 
 
 def position_colors(points):
@@ -1117,8 +1138,10 @@ def plot_made(made, ax=None, title=None):
     fig, ax = _axes(ax, width=6.0, height=4.0)
     masks = [m.detach().cpu() for m in made.masks()]
     sizes = [masks[0].shape[1]] + [m.shape[0] for m in masks]
-    palette = plt.get_cmap("tab10")
     dim = made.dim
+
+    def palette(i):
+        return CATEGORICAL[i % len(CATEGORICAL)]
     in_degrees = made.degrees.cpu()
 
     def positions(n, column):

@@ -279,3 +279,49 @@ def test_plot_images_draws_a_grid_of_digits_in_one_image():
     with pytest.raises(ValueError, match="each of the 2 rows"):
         viz.plot_images(images, row_labels=range(10))
     matplotlib.pyplot.close("all")
+
+
+# Machado, Oliveira & Fernandes (2009), full dichromacy, on linear sRGB.
+DICHROMACY = {
+    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
+    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]],
+    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.303900]],
+}
+
+
+def _lab(colours, vision=None):
+    """CIELAB (D65) of matplotlib colours, as seen with ``vision`` (a key of DICHROMACY) or normally."""
+    srgb = np.array([matplotlib.colors.to_rgb(c) for c in colours])
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    if vision:
+        linear = np.clip(linear @ np.array(DICHROMACY[vision]).T, 0, 1)
+    to_xyz = np.array([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750],
+                       [0.0193339, 0.1191920, 0.9503041]])
+    xyz = linear @ to_xyz.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
+
+
+def _closest_pair(colours, vision=None):
+    lab = _lab(colours, vision)
+    distances = np.linalg.norm(lab[:, None] - lab[None], axis=-1) + np.diag([np.inf] * len(colours))
+    return distances.min()
+
+
+def test_palette_stays_distinguishable_for_colour_blind_readers():
+    """Every pair of the categorical colours stays at least 15 CIELAB units (ΔE76) apart normally and
+    under simulated protanopia, deuteranopia and tritanopia; matplotlib's tab10, the usual default,
+    does not (its orange and green fall to about 5 under protanopia)."""
+    roles = [viz.TARGET_COLOR, viz.MODEL_COLOR, viz.BASE_COLOR]
+    assert len(set(roles)) == 3 and set(roles) <= set(viz.CATEGORICAL)
+    for vision in [None, *DICHROMACY]:
+        assert _closest_pair(viz.CATEGORICAL, vision) > 15, vision
+        assert _closest_pair(roles, vision) > 15, vision
+    tab10 = [matplotlib.colormaps["tab10"](k) for k in range(10)]
+    assert _closest_pair(tab10[:3], "protanopia") < 8  # the check can fail
+    # ten classes: the colours repeat after eight, the (colour, marker) pairs never do
+    styles = [viz.class_style(k) for k in range(10)]
+    assert len({(s["color"], s["marker"]) for s in styles}) == len({s["marker"] for s in styles}) == 10
+    assert viz.DENSITY_CMAP in ("viridis", "cividis")
+    with pytest.raises(ValueError, match="k must be an integer >= 0"):
+        viz.class_style(-1)
