@@ -2,8 +2,8 @@
 # Both create .venv on first use; later runs reinstall only when pyproject.toml changed.
 # `make lab` installs the course (torch, nflesson and its course extra: JupyterLab, jupytext,
 # ipywidgets); the other targets add the tools of the tests, the benchmarks and the website (the
-# dev, bench and book extras). Course tooling (building the lessons, the student edition) is
-# tools/course.py, outside the package.
+# dev, bench and book extras). Course tooling (building the lessons, the student edition, the graded
+# assignments) is tools/course.py and tools/nbgrader_course.py, outside the package.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 TORCH ?= torch==2.13.0
 TORCH_PIP_FLAGS ?=
 
-.PHONY: lab test lessons bench student book test-oldest clean
+.PHONY: lab test lessons bench student nbgrader book test-oldest clean
 
 $(COURSE): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ bench: $(STAMP)
 # The student edition: solutions removed, outputs cleared, in student/ (git-ignored).
 student: $(STAMP)
 	$(BIN)/python tools/course.py student
+
+# Graded assignments: an nbgrader course folder in graded/ (git-ignored): every lesson with its
+# exercises autograded by their own checks, nbgrader_config.py, and a README for teachers.
+nbgrader: $(STAMP)
+	$(BIN)/python -m tools.nbgrader_course
 
 # The course as a website, from the lessons' stored outputs (nothing is executed or downloaded),
 # in book/_build/html (git-ignored). REPO=owner/name and HUB=https://your.hub set the launch
