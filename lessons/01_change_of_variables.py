@@ -81,7 +81,7 @@ questions = exercises.lesson(1)
 # panels below show the base density, the map, and the pushed density from the formula (orange)
 # over a histogram of 20,000 pushed samples (blue).
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels for the shift x = z + 2: the standard normal base density; the map, a straight line of slope 1 raised by 2; and the pushed density, the same bell curve centred at 2, with the formula's curve lying on a histogram of 20,000 pushed samples."}}
 shift = widgets.one_d_map("affine", scale=1.0, shift=2.0)  # x = 1 * z + 2
 viz.plot_1d_map(shift)
 plt.show()
@@ -97,7 +97,7 @@ print("the pushed density is N(2, 1): max difference", (pushed - expected).abs()
 # **log-normal** density. The map squeezes all negative $z$ into $(0, 1)$ and stretches the
 # positive ones, which piles the density up near 0 and gives it a long right tail.
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels for x = exp(z): the standard normal base density; the map, an exponential curve; and the pushed log-normal density on 0 to 8, piled up near 0 with a long right tail, the formula's curve following a histogram of pushed samples."}}
 exp_map = nf.Flow([nf.Exp()], dim=1)
 viz.plot_1d_map(exp_map, x_range=(0, 8))
 plt.show()
@@ -116,7 +116,7 @@ print("p_x at x = 0.25, 1, 2, 5:", [round(v, 4) for v in lognormal[:, 0].tolist(
 # $f'(z) = 1.5\,x(1 - x)$. With this factor 1.5 the pushed density comes out nearly flat over
 # most of $(0, 1)$, and it falls to 0 at both ends, where the tails of the normal are squeezed.
 
-# %%
+# %% mystnb={"image": {"alt": "Two rows of three panels. Top, x = 3z: the bell curve becomes three times wider and three times lower. Bottom, x = sigmoid(1.5z): an S-shaped map squeezes the real line into (0, 1), and the pushed density is nearly flat over most of (0, 1) and falls to 0 at both ends."}}
 fig, axes = plt.subplots(2, 3, figsize=(11, 6), layout="constrained")
 viz.plot_1d_map(widgets.one_d_map("affine", scale=3.0, shift=0.0), axes=axes[0])
 viz.plot_1d_map(widgets.one_d_map("sigmoid", scale=1.5, shift=0.0), axes=axes[1], x_range=(0, 1))
@@ -162,7 +162,7 @@ assert abs(masses["x = exp(z)"][1] - math.exp(0.5)) < 1e-3
 # bell read off at $\log x$. It is in the wrong place and has the wrong area; the histogram of
 # actual samples follows the orange curve.
 
-# %%
+# %% mystnb={"image": {"alt": "The exponential map again, with an extra dashed curve: the density without the Jacobian factor, a normal bell read off at log x, sits in the wrong place, while the histogram of samples follows the correct log-normal curve."}}
 viz.plot_1d_map(exp_map, x_range=(0, 8), without_jacobian=True)
 plt.show()
 
@@ -173,7 +173,7 @@ plt.show()
 # formula that keeps the factor. (The sliders need a running kernel; on a static page you see
 # the first picture only.)
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the change-of-variables explorer for x = exp(z): base density, the map, and the pushed density over a histogram of pushed samples; sliders for the scale, the shift and dropping the Jacobian need a running kernel."}}
 widgets.explore_change_of_variables("exp")
 
 # %% [markdown]
@@ -190,7 +190,7 @@ widgets.explore_change_of_variables("exp")
 # becomes a parallelogram of area $|\det A|$, and every small patch of the plane is scaled by the
 # same factor. An example: **scale by 2 and rotate by 45°**, so $A = 2R_{45°}$ with $\det A = 4$.
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels for x = zA with A = 2 times a 45-degree rotation: the square grid of [-1, 1] squared turned into a rotated square twice as large; the base density N(0, I) as a round bright spot; and the pushed density, round again but two times wider each way and four times lower."}}
 angle = torch.tensor(math.pi / 4)
 rotation = torch.tensor([[torch.cos(angle), torch.sin(angle)], [-torch.sin(angle), torch.cos(angle)]])
 A = 2 * rotation
@@ -233,7 +233,7 @@ print("base peak / pushed peak =", round(peak_ratio, 6))
 # line, the map is no longer invertible, and no density survives. That is why every layer of a
 # flow must stay invertible.
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the linear-map explorer: a grey grid under the map, the unit square and its image, a parallelogram whose area, the absolute determinant of A, is in the title; sliders for the entries of A need a running kernel."}}
 widgets.explore_linear_map()
 
 # %% [markdown]

@@ -210,7 +210,7 @@ print("a fresh 5-layer flow returns its input unchanged, with log-det 0")
 # our `push` loop, check it against `nf.Flow`, and compare the histogram with the flow's density
 # `flow.log_prob(x).exp()`, which runs the layers backwards and subtracts the log-dets.
 
-# %%
+# %% mystnb={"image": {"alt": "Histogram of 1000 samples from five random affine layers on a N(0, 1) base, a single bell shape centred near -2, with the flow's density curve lying on it."}}
 torch.manual_seed(2)
 layers = [nf.Affine(1) for _ in range(5)]
 with torch.no_grad():
@@ -249,7 +249,7 @@ plt.show()
 # parameters but describe the same two-parameter family as one layer. **Depth adds no
 # expressiveness.** Let us compute $a$ and $b$ in closed form and check them against the stack.
 
-# %%
+# %% mystnb={"image": {"alt": "Two panels. Left: the map of the five-layer stack is a straight line in z, exactly on the dashed line of one affine layer. Right: the stack's density is a Gaussian bell that coincides with the dashed N(b, a squared) curve over the histogram of the 1000 samples."}}
 def as_text(a, b):
     """'a z + b' with the sign of b written properly, for labels."""
     return f"{a:.2f} z {'-' if b < 0 else '+'} {abs(b):.2f}"
@@ -371,7 +371,7 @@ assert helper_gap.standard_error < plain_error / 5 and abs(helper_gap.nats - 0.0
 # of the closed-form answer, $\frac12 \log(2\pi e a^2)$, just above the entropy of the target
 # (dashed) here.
 
-# %%
+# %% mystnb={"image": {"alt": "Two panels. Left: histogram of the 500 training samples with the true density N(1, 0.5 squared), dashed, and the fitted Gaussian lying almost on it. Right: the training loss falling fast and settling just above the dashed line of the target's entropy."}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained")
 grid = torch.linspace(-1.5, 3.5, 400).unsqueeze(-1)
 with torch.no_grad():
@@ -392,7 +392,7 @@ plt.show()
 # to the right and narrows onto the data. (The player needs a running kernel; a static page
 # shows the last frame, the trained model.)
 
-# %%
+# %% mystnb={"image": {"alt": "Last frame of the training player for the Gaussian target: the model density over a histogram of the data, a histogram of model samples, and the loss curve down to the target's entropy; the slider and play button need a running kernel."}}
 widgets.TrainingPlayer(history, reference=target.entropy())
 
 # %% [markdown]
@@ -447,11 +447,11 @@ assert 0.39 < mixture_gap.nats < 0.44 and mixture_gap.nats > best_gap - 3 * mixt
 # training, first as an animation (saved as a GIF, so that it moves on GitHub too), then in the
 # player.
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of training the affine flow on a two-bump mixture: the model's bell curve moves and widens to cover both bumps but stays a single bump, while the loss falls to a plateau well above the dashed entropy line."}}
 gif = history.save_gif("02_affine_mixture.gif", reference=mixture.entropy())
 Image(filename=gif, width=720)
 
-# %%
+# %% mystnb={"image": {"alt": "Last frame of the training player for the mixture: a single wide bell curve spread over the two-bump histogram of the target, model samples, and a loss that levels off above the entropy line; the controls need a running kernel."}}
 widgets.TrainingPlayer(history, reference=mixture.entropy())
 
 # %% [markdown]
@@ -465,7 +465,7 @@ widgets.TrainingPlayer(history, reference=mixture.entropy())
 # target). It is flat where it squeezes mass into a peak and steep where it stretches across the
 # valley: its slope changes by a large factor, while an affine map has the same slope everywhere.
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels. Data space: the trained affine flow is one wide bell over a two-bump target. Base space: the target samples pulled back through the flow still form two bumps instead of the standard normal curve. The maps: the ideal map is flat near the peaks and steep across the valley, while the affine map is a straight line."}}
 def mixture_cdf(x):
     return (weights * torch.special.ndtr((x.unsqueeze(-1) - means) / stds)).sum(-1)
 
@@ -515,7 +515,7 @@ plt.show()
 # you cannot get below about 0.41 nats: that is the best Gaussian, at $b \approx 0.28$,
 # $a \approx 1.79$. (Needs a running kernel.)
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the explorer for one affine layer: the histogram of the two-bump target and the Gaussian of the chosen shift and scale, with the gap to the target in the title; the shift and scale sliders need a running kernel."}}
 def draw(fig, shift, scale):
     ax = fig.subplots()
     model = torch.distributions.Normal(shift, scale)

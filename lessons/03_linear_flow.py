@@ -116,7 +116,7 @@ assert eigenvalues[0] < 0 < torch.linalg.eigvalsh(target.cov)[0]
 # (for a Gaussian, where the density has dropped to $e^{-1/2}$, $e^{-2}$ and $e^{-9/2}$ of its
 # peak). The box is large enough to also hold the origin, where the untrained model will start.
 
-# %%
+# %% mystnb={"image": {"alt": "Scatter plot of the 500 training samples, a tilted elliptical cloud around (5, 7), with black contour ellipses of the target Gaussian at 1, 2 and 3 standard deviations; the box also holds the origin."}}
 bounds = ((-4.0, 11.0), (-4.0, 11.0))  # holds the target and a standard normal at the origin
 
 
@@ -274,7 +274,7 @@ print("learned W =", rounded(W, 4))
 # (look at step 200), then shrinks it back into the target's ellipse once $b$ has arrived.
 # (The player needs a running kernel; a static page shows its last frame, the trained model.)
 
-# %%
+# %% mystnb={"image": {"alt": "Last frame of the training player for the linear flow: model samples lying on the training data's ellipse near (5, 7), the model's density, and the loss curve falling to the target's entropy; the slider and play button need a running kernel."}}
 widgets.TrainingPlayer(history, reference=target.entropy())
 
 # %% [markdown]
@@ -282,7 +282,7 @@ widgets.TrainingPlayer(history, reference=target.entropy())
 # written by Pillow through `matplotlib.animation`; older recipes that grab frames with
 # `fig.canvas.tostring_rgb()` fail, because current matplotlib no longer has that method):
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of training the linear flow: the model's samples start as a round cloud at the origin, stretch into a long diagonal streak towards the data, then shrink onto the target ellipse around (5, 7), next to the model density and the falling loss."}}
 gif = history.save_gif("03_linear_flow.gif", reference=target.entropy())
 Image(filename=gif)
 
@@ -298,7 +298,7 @@ Image(filename=gif)
 # $|\det W|$ times theirs, and the colours keep their neighbours, because an invertible map
 # never tears or folds the plane.
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of the trained linear flow: base samples, coloured by their starting position, and a square grid slide along straight lines from the standard normal at the origin to the tilted ellipse of the data; the grid stays straight and parallel, its squares becoming equal parallelograms, with the density of the points alongside."}}
 transformation_gif = viz.save_transformation_gif(flow, "03_linear_transformation.gif", density=True)
 Image(filename=transformation_gif)
 
@@ -306,7 +306,7 @@ Image(filename=transformation_gif)
 # The same as a player: drag the **layer time** from 0 (the base) to 1 (the data), or press
 # play. (It needs a running kernel; a static page shows the data.)
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the transformation player at its end: the points and the warped grid on the data's ellipse, with its density; the layer-time slider needs a running kernel."}}
 widgets.TransformationPlayer(flow, density=True)
 
 # %% [markdown]
@@ -374,7 +374,7 @@ assert torch.allclose(R.T @ R, learned_cov, atol=1e-3)
 # animation, $W$ inflated while $b$ travels. Then both errors fall to float precision (about
 # $10^{-6}$) by step 700.
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels. The training loss on a log scale, from about 40 down to the target's entropy; the end of the loss zoomed in, settling on the NLL of the closed-form answer; and the distances of b and of W-transpose-W to the sample mean and covariance, the covariance error first rising to about 10, then both falling to about 1e-6 by step 700."}}
 steps = [s.step for s in history.snapshots]
 b_error = [(s.state["layers.0.bias"] - sample_mean).abs().max().item() for s in history.snapshots]
 cov_errors = [(s.state["layers.0.weight"].T @ s.state["layers.0.weight"] - sample_cov).abs().max().item()
@@ -406,7 +406,7 @@ assert 550 <= settled <= 850  # "by step 700"
 # learned map $z \mapsto zW + b$ does to the plane: the square grid $[-3, 3]^2$ of the base
 # becomes a tilted, stretched parallelogram over the data.
 
-# %%
+# %% mystnb={"image": {"alt": "Four panels. Top: model samples at step 0, a round cloud at the origin far from the training data, and after training, on top of the data. Bottom left: the learned density, a bright tilted ellipse, framed by the white contours of the true density. Bottom right: the base grid from -3 to 3 mapped to a tilted, stretched parallelogram over the data."}}
 fig, axes = plt.subplots(2, 2, figsize=(8.4, 8), layout="constrained")
 for ax, snapshot, title in ((axes[0, 0], history.snapshots[0], "before training (step 0)"),
                             (axes[0, 1], history.snapshots[-1], f"after {steps[-1]:,} steps")):
@@ -465,7 +465,7 @@ assert abs(gap.nats - 0.0012) < 0.0003 and abs(exact_kl - 0.0017) < 0.0003  # th
 # answer, we can check this without training anything: compute $\hat\mu$ and $\hat\Sigma$ for 200
 # independent training sets of each size and average their exact KL.
 
-# %%
+# %% mystnb={"image": {"alt": "Log-log plot of the average exact KL divergence of the fitted Gaussian against the training-set size, from 20 to 5000 samples, falling along the dashed line k/(2n); a star marks this lesson's training set of 500, below the average."}}
 sizes = [20, 50, 100, 200, 500, 1000, 2000, 5000]
 repeats = 200
 kl_generator = torch.Generator().manual_seed(1)
@@ -571,7 +571,7 @@ assert max(lu_errors) < 1e-3
 # (as `timeit` recommends: the minimum is the least disturbed by whatever else the machine is
 # doing). Your timings will differ from the ones stored in this notebook; their shape will not.
 
-# %%
+# %% mystnb={"image": {"alt": "Log-log plot of the time of the log-determinant against the dimension d: the dense slogdet grows steeply, close to d cubed, while the LU log-determinant, a sum of d numbers, stays thousands of times faster and grows slowly up to d = 2 to the 20."}}
 def best_time(fn, budget=0.01, repeat=5):
     """Seconds per call of fn: the best of `repeat` runs, each of about `budget` seconds."""
     number = max(1, int(budget / max(timeit.timeit(fn, number=1), 1e-7)))

@@ -188,7 +188,7 @@ assert abs(fold_distance - 1.354) < 1e-3 and (images[0] - images[1]).norm() < 1e
 # parallel to $u$ fold back on themselves (the dark band is where the sheet lies three layers
 # deep).
 
-# %%
+# %% mystnb={"image": {"alt": "Two panels. Left: the planar map along w for w.u = -2, -1, 0 and 2; the curves with w.u of at least -1 always increase, the one at -2 goes down and up again. Right: a square grid under the map with w.u = -2, its lines folding back on themselves in a dark band where the plane lies three layers deep."}}
 fig, (ax_scalar, ax_grid) = plt.subplots(1, 2, figsize=(9, 4), layout="constrained")
 a = torch.linspace(-4, 4, 400)
 for c, style in ((-2.0, "r-"), (-1.0, "k--"), (0.0, "0.6"), (2.0, "b-")):
@@ -360,13 +360,13 @@ assert max(radial_errors) < 1e-10
 # $w^\top z + b = 0$ dashed. If you make $w^\top u < -1$ the explorer moves $u$ along $w$, as the
 # layer itself would. (Sliders need a running kernel; a static page shows the first picture.)
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the planar-layer explorer: the standard normal pushed through one planar layer, its density bent along one direction, and a square grid warped near the dashed line w.z + b = 0, with u-hat as an arrow; the sliders need a running kernel."}}
 widgets.explore_planar()
 
 # %% [markdown]
 # The same for a radial layer: the centre $z_0$ (the cross), $\alpha$ and $\beta$.
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the radial-layer explorer: the standard normal pushed through one radial layer, its density expanded or contracted around the centre z0 marked by a cross, and the warped grid; the sliders for z0, alpha and beta need a running kernel."}}
 widgets.explore_radial()
 
 # %% [markdown]
@@ -385,7 +385,7 @@ widgets.explore_radial()
 # 4. radial with $\alpha = 0.5$, $\beta = -0.4$ contracts instead: the density at $z_0$ is multiplied
 #    by $1/(1 - 0.8)^2 = 25$, a sharp peak.
 
-# %%
+# %% mystnb={"image": {"alt": "Four examples, each as a density panel and a warped-grid panel: a planar layer with w.u = 0, a pure shear that keeps the density's shape; a planar layer with w.u = 3, which spreads the density and lowers it at the origin to a quarter; a radial layer at (1, 1) with beta = 2, a dim spot at the centre where the density is divided by 25, not an empty hole; and a radial layer with beta = -0.4, which contracts the plane towards (1, 1) and concentrates the density there."}}
 # `with_parameters` builds a layer from its effective parameters (it solves for the raw u).
 w_example = (1.0, -1.0)
 examples = [
@@ -514,7 +514,7 @@ for name in energies:
 # Rows: the energies; columns: the true density $e^{-U}/Z$ and the three flows' densities
 # (computed with `flow.log_prob`, so through the numerical inverse of every layer).
 
-# %%
+# %% mystnb={"image": {"alt": "A grid of densities, one row per energy (U1 and U2) and four columns: the true density exp(-U)/Z, then planar flows with K = 2, 8 and 32 layers fitted by variational inference, each titled with its KL in nats; more layers follow the ring-shaped U1 and the wavy U2 more closely."}}
 box = ((-4.0, 4.0), (-4.0, 4.0))
 fig, axes = plt.subplots(len(energies), 1 + len(LAYERS), figsize=(11, 2.9 * len(energies)), layout="constrained")
 for row, (name, target) in zip(axes, energies.items()):
@@ -566,12 +566,12 @@ assert kl_u2[2] < kl_u2[1] + 0.06 and kl_u2[2] < 0.4, kl_u2  # and at least as g
 # floor $-\log Z$ (here $-2.11$, the dashed line) without reaching it. The flow starts as a standard normal and
 # learns to stretch it along the sine wave.
 
-# %%
+# %% mystnb={"image": {"alt": "Last frame of the training player for 32 planar layers on the U2 energy: the model's samples over exact samples of the target, the flow's density, and the loss approaching the dashed floor -log Z; the controls need a running kernel."}}
 print(f"final loss {vi_history.losses[-1]:.3f};  floor -log Z = {-energies['u2'].log_z:.3f}")
 floor = (-energies["u2"].log_z, "-log Z: the loss at KL = 0")
 widgets.TrainingPlayer(vi_history, reference=floor)
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of variational inference with 32 planar layers on U2: model samples start as a round standard normal cloud and bend into the target's wavy band, the density takes the same shape, and the loss falls towards the dashed floor -log Z without reaching it."}}
 gif = vi_history.save_gif("04_planar_vi.gif", reference=floor)
 Image(filename=gif)
 
@@ -585,7 +585,7 @@ Image(filename=gif)
 # line the plane just shifts. No single layer makes a wave. The 32 small bumps add up, a fold
 # here and a shear there, until the round cloud lies along the sine.
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of the trained 32-layer planar flow: base samples coloured by starting position and a square grid move layer by layer, each layer shifting the plane along one direction near its own line, until the points form the wavy U2 shape; the density after each layer is shown alongside."}}
 planar_32 = flows["u2", 32]
 transformation_gif = viz.save_transformation_gif(planar_32, "04_planar_transformation.gif", n_points=600,
                                                  density=True, bounds=box)
@@ -594,7 +594,7 @@ Image(filename=transformation_gif)
 # %% [markdown]
 # Drag the **layer time** to stop between two layers (0 is the base, 32 the data), or press play.
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the transformation player at its end: the points and grid carried through all 32 planar layers onto the U2 shape, with the density; the layer-time slider needs a running kernel."}}
 widgets.TransformationPlayer(planar_32, n_points=600, density=True, bounds=box)
 
 # %% [markdown]
@@ -606,7 +606,7 @@ widgets.TransformationPlayer(planar_32, n_points=600, density=True, bounds=box)
 # planar layers and 8 radial layers, and grade each by its KL divergence from the truth,
 # `nf.gap` on 20,000 fresh samples, as in lessons 2 and 3.
 
-# %%
+# %% mystnb={"image": {"alt": "Four density panels: the true two moons, then a Gaussian (linear flow), eight planar layers and eight radial layers fitted by maximum likelihood, each titled with its gap in nats; none of them separates the two crescents, the planar flow coming closest."}}
 moons = nf.data.get("moons")
 test = moons.sample(20_000, generator=torch.Generator().manual_seed(1))
 builders = {"Gaussian (linear)": (lambda: nf.flows.linear(2), 300),

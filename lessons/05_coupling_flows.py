@@ -154,7 +154,7 @@ assert torch.allclose(x_packaged, x, atol=1e-5) and torch.allclose(log_det_packa
 # shifts, by amounts that change from one vertical line to the next. The horizontal lines become
 # curves. A single layer can bend, but only in one direction.
 
-# %%
+# %% mystnb={"image": {"alt": "Two panels for one coupling layer x1 = z1, x2 = z2 exp(s(z1)) + t(z1). Left: the standard normal pushed through it, its density shifted and stretched differently in each vertical slice. Right: a square grid whose vertical lines stay vertical at the same place while the horizontal lines bend up and down."}}
 fig = plt.figure(figsize=(9, 4), layout="constrained")
 density_ax, grid_ax = widgets.draw_layer(fig, by_hand, bounds=((-3, 3), (-4, 4)),
                                          title="one coupling layer: x₁ = z₁,  x₂ = z₂·exp(s(z₁)) + t(z₁)")
@@ -217,7 +217,7 @@ assert abs(layer_log_det - s.sum().item()) < 1e-5
 # lower block triangular, and its log-determinant is the sum of the two log-scales: the network
 # entries never matter.
 
-# %%
+# %% mystnb={"image": {"alt": "Two grey-scale heat maps of the 4 by 4 Jacobian of a coupling layer, with each entry written in its cell. Left, in the original order: rows x1 and x3 are rows of the identity. Right, with the kept coordinates first: the matrix is block triangular, with a 2 by 2 block of zeros outlined at the top right."}}
 order = torch.cat([kept, changed])
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), layout="constrained")
 for ax, matrix, labels, title in ((axes[0], J, range(4), "J in the original order"),
@@ -264,7 +264,7 @@ assert abs(torch.linalg.det(nice_J).item() - 1) < 1e-5 and abs(-log_q.mean().ite
 # train `nf.flows.realnvp(2, layers=1)` on the moons for 300 steps and look at the first
 # coordinate.
 
-# %%
+# %% mystnb={"image": {"alt": "Two panels. Left: samples of one coupling layer after 300 steps over the two moons: the model's cloud is smeared and misses the crescents. Right: histograms of x1, the moons' x1 with two humps, and the model's x1, exactly the standard normal bell of z1, which one layer never changes."}}
 moons = nf.data.get("moons")
 torch.manual_seed(0)
 one_layer = nf.flows.realnvp(2, layers=1)
@@ -365,7 +365,7 @@ assert 0.22 < gaps["checkerboard"] < 0.38 and 0.18 < gaps["moons, NICE"] < 0.45
 # The figure shows, for each target, samples of the target (blue) and of the model (orange)
 # and the two densities side by side on the same colour scale.
 
-# %%
+# %% mystnb={"image": {"alt": "A 4 by 4 grid, one row per run (moons, eight Gaussians, checkerboard, and moons with NICE): target samples, model samples titled with the gap in nats, the true density and the model density on the same colour scale; RealNVP reproduces the moons closely and the eight Gaussians and the checkerboard with blurred edges."}}
 fig, axes = plt.subplots(4, 4, figsize=(11, 10.4), layout="constrained")
 for row, (name, run) in zip(axes, runs.items()):
     target, flow = run["target"], run["flow"]
@@ -468,7 +468,7 @@ assert 0.72 < on_board < 0.9
 # through the inverses of the eight layers, last layer first, and end as (roughly) a standard
 # normal cloud. The colours show which part of the data lands where in the base.
 
-# %%
+# %% mystnb={"image": {"alt": "Nine panels in a row: 2000 samples of the two moons, coloured by position, passing through the inverses of the eight coupling layers, each layer moving the points along one axis only, until they form a round standard normal cloud."}}
 viz.plot_layers(moons_flow, runs["moons"]["test"][:2000], inverse=True, size=2)
 plt.show()
 
@@ -476,7 +476,7 @@ plt.show()
 # Then the sampling direction, base $\to$ data: a standard normal cloud, coloured by angle and
 # radius, through the eight layers in order.
 
-# %%
+# %% mystnb={"image": {"alt": "Nine panels in a row: a standard normal cloud coloured by angle and radius passing through the eight coupling layers in order, alternately moving points horizontally and vertically, until it forms the two moons."}}
 base_points = torch.randn(2000, 2)
 viz.plot_layers(moons_flow, base_points, size=2)
 plt.show()
@@ -508,13 +508,13 @@ assert steps_moved == [[1, 0], [0, 1]] * 4, steps_moved
 # entropy dashed. Press **play** or drag the slider (the player needs a running kernel; a static
 # page shows the trained model).
 
-# %%
+# %% mystnb={"image": {"alt": "Last frame of the training player for RealNVP on the moons: model samples on top of the data's two crescents, the model density showing both moons, and the loss falling to the dashed entropy line; the controls need a running kernel."}}
 widgets.TrainingPlayer(runs["moons"]["history"], reference=moons.entropy())
 
 # %% [markdown]
 # The same run as an animated GIF, saved next to this notebook:
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of training RealNVP on the two moons: the model's samples start as a round cloud and split into the two crescents of the data, the density sharpens into two moons, and the loss falls to the dashed entropy line."}}
 gif = runs["moons"]["history"].save_gif("05_coupling_moons.gif", reference=moons.entropy())
 Image(filename=gif)
 
@@ -529,7 +529,7 @@ Image(filename=gif)
 # way back the coupling layers fold the two moons into one round Gaussian cloud, the gap between
 # the arcs closing up, and the colours show which part of each moon ends where in the base.
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of the trained RealNVP, layer by layer. Left: base samples coloured by where they start and a square grid, bent one axis at a time into the two moons. Right: real moons samples coloured by position carried back to a round standard normal cloud."}}
 moons_data = moons.sample(600, generator=torch.Generator().manual_seed(5))
 transformation_gif = viz.save_transformation_gif(moons_flow, "05_coupling_transformation.gif", frames=40,
                                                  n_points=600, data=moons_data, bounds=((-3.5, 3.5), (-3.5, 3.5)))
@@ -539,7 +539,7 @@ Image(filename=transformation_gif)
 # As a player, with the density after each layer added: drag the **layer time** (0 is the base,
 # 8 the data) or press play.
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the transformation player at its end: the points, the grid and the density after all eight coupling layers, in the shape of the two moons; the layer-time slider needs a running kernel."}}
 widgets.TransformationPlayer(moons_flow, n_points=600, data=moons_data, density=True,
                              bounds=((-3.5, 3.5), (-3.5, 3.5)))
 
@@ -550,7 +550,7 @@ widgets.TransformationPlayer(moons_flow, n_points=600, data=moons_data, density=
 # grid $[-3, 3]^2$ under the learned map. Nothing is retrained: the widget draws the runs stored
 # above.
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the run explorer for the moons run: target samples, the final model samples, the model density with its gap in nats, and the base grid from -3 to 3 bent by the learned map into the moons; the dropdown that picks another run needs a running kernel."}}
 def draw_run(fig, run):
     """Target samples, model samples, model density and the warped base grid of a stored run."""
     run = runs[run]

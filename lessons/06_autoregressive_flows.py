@@ -144,7 +144,7 @@ assert abs(s_unmasked.sum() - torch.linalg.slogdet(J_unmasked).logabsdet) > 1e-2
 # $d = 3$ and 6 hidden units per layer (the number next to a hidden unit is its degree; the
 # lines into the outputs are coloured like the input their output belongs to):
 
-# %%
+# %% mystnb={"image": {"alt": "MADE's connectivity for d = 3: three inputs x1, x2, x3, two hidden layers of six units each labelled with its degree, and the outputs t and s for each coordinate. Lines into t1 and s1: none, they are constants; t2 and s2 hear only degree-1 units; t3 and s3 hear degrees 1 and 2; x3 has no outgoing line at all."}}
 made = nf.MADE(3, hidden=6)
 first_mask = made.masks()[0]
 print("input degrees:", made.degrees.tolist())
@@ -180,7 +180,7 @@ assert J_masked.triu(1).abs().max() < 1e-6  # zero above the diagonal
 assert J_masked.tril(-1)[[1, 2, 2], [0, 0, 1]].abs().min() > 0.1  # and free below it
 assert abs(log_det - torch.linalg.slogdet(J_masked).logabsdet.item()) < 1e-4
 
-# %%
+# %% mystnb={"image": {"alt": "Two 3 by 3 Jacobians of x with respect to z, each entry written in its cell. Left, an unmasked MLP: every entry is non-zero, so the map is not autoregressive. Right, MADE: the entries above the diagonal are exactly 0, a lower triangular matrix."}}
 fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.4), layout="constrained")
 for ax, J, title in ((axes[0], J_unmasked, "unmasked MLP (not autoregressive)"), (axes[1], J_masked, "MADE (masked)")):
     ax.imshow(J.abs().numpy(), cmap="Greys", vmin=0, vmax=J.abs().max().item() * 1.4)
@@ -248,7 +248,7 @@ assert same
 # sampling of a batch of 64 points as $d$ grows, the best of three runs each. Your numbers will
 # differ; their shape will not.
 
-# %%
+# %% mystnb={"image": {"alt": "Log-log plot of the milliseconds per batch of 64 against the dimension d from 2 to 32, for MAF and IAF scoring and sampling: MAF scoring and IAF sampling (one pass per layer) stay flat, while MAF sampling and IAF scoring (d passes per layer) grow with d, the curves pairing up."}}
 def best_time(fn, repeat=3):
     """Seconds for one call of fn: the best of `repeat` runs."""
     times = []
@@ -353,7 +353,7 @@ print("mean over the three targets: " + ", ".join(f"{name} {value:.2f}" for name
 assert all(0.15 < gap.nats < 0.8 and gap.standard_error < 0.01 for gap in gaps.values())  # all far from the truth
 assert abs(mean_gap["MAF"] - mean_gap["RealNVP"]) < 0.25  # and neither far ahead of the other
 
-# %%
+# %% mystnb={"image": {"alt": "A 2 by 3 grid of model densities, MAF in the top row and RealNVP in the bottom row, on the moons, the eight Gaussians and the checkerboard, each titled with its gap in nats; the two flows of the same size give similar pictures."}}
 fig, axes = plt.subplots(2, 3, figsize=(9.6, 6.4), layout="constrained")
 for column, target_name in enumerate(targets):
     box = nf.data.get(target_name).bounds
@@ -394,7 +394,7 @@ plt.show()
 # points and threads left inside the ring are the price of a continuous map (it cannot tear the
 # plane) and of a short training.
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of the trained MAF on the eight Gaussians: base samples coloured by where they start and a square grid, cut into strips and pieces layer by layer, until most points lie on a rough ring with a few denser clumps, not yet eight separate blobs."}}
 maf_eight = models["eight_gaussians", "MAF"]
 transformation_gif = viz.save_transformation_gif(maf_eight, "06_maf_transformation.gif",
                                                  bounds=nf.data.get("eight_gaussians").bounds)
@@ -404,7 +404,7 @@ Image(filename=transformation_gif)
 # The same as a player, with the density after each layer: drag the **layer time** from 0 (the
 # base) to 4 (the data), or press play.
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the transformation player at its end: the points and grid after the four MAF layers, on a rough ring, with the density; the layer-time slider needs a running kernel."}}
 widgets.TransformationPlayer(maf_eight, density=True, bounds=nf.data.get("eight_gaussians").bounds)
 
 # %% [markdown]
@@ -442,20 +442,20 @@ assert 0.12 < kl < 0.16 and kl_error < 0.01  # "about 0.14 nats" below
 # around the ring, and the density (middle) bends into it. (The blue points are exact samples of
 # the target, for comparison; the player needs a running kernel.)
 
-# %%
+# %% mystnb={"image": {"alt": "Last frame of the training player for an IAF fitted by variational inference to the ring-shaped energy U1: the model's samples spread around the ring over exact samples of the target, the density bent into a ring, and the loss curve; the controls need a running kernel."}}
 widgets.TrainingPlayer(vi_history)
 
 # %% [markdown]
 # The same run as a GIF, saved next to this notebook:
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of variational inference with an inverse autoregressive flow: the model's samples spread from a round standard normal cloud around the ring of the U1 energy, while the density bends into the ring and the loss falls."}}
 gif = vi_history.save_gif("06_iaf_vi.gif")
 Image(filename=gif)
 
 # %% [markdown]
 # The learned density next to the true one, $e^{-U_1}/Z$:
 
-# %%
+# %% mystnb={"image": {"alt": "Two density panels: the target exp(-U1)/Z, a ring split into two arcs, and the IAF's density after 400 steps, a similar ring with softer edges, titled with its KL in nats."}}
 box = energy.bounds
 fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.6), layout="constrained")
 viz.plot_density(lambda x: energy.log_prob(x) - energy.log_normalizer(), box, axes[0], size=150,

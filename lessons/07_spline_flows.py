@@ -99,7 +99,7 @@ print(f"RealNVP on the checkerboard: {realnvp_board_gap} from the truth")
 # Its density, and a cut through it along the line $x_2 = 0.5$ (drawn against $x_1$), which
 # crosses two dark squares (true density $1/8$) and two light ones (density 0):
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels on the checkerboard. The true density: dark and light squares with sharp edges. The RealNVP's density: the squares with blurred, rounded edges and mass leaking onto the empty squares, titled with its gap in nats. A cut along the dashed line x2 = 0.5: the truth is a square wave between 1/8 and 0, while RealNVP's curve is smooth and overshoots and undershoots it."}}
 cut = torch.stack([torch.linspace(-2.5, 2.5, 501), torch.full((501,), 0.5)], dim=1)
 with torch.no_grad():
     model_on_cut = realnvp_board.log_prob(cut).exp()
@@ -145,7 +145,7 @@ assert 0.2 < realnvp_board_gap.nats < 0.5 and realnvp_on_dark < 0.9
 # transformer that can be any increasing function, with a slope that changes along the
 # coordinate, can make peaks and valleys in a single layer.
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels for the two-bump mixture. The ideal map from N(0, 1) to the mixture: an increasing curve, flat in two places and steep in between. Its slope on a log scale, varying by a factor of about 64. The pushed density, which reproduces the two bumps of the mixture exactly."}}
 mixture = nf.data.get("mixture1d")
 weights, means, stds = torch.tensor([0.35, 0.65]), torch.tensor([-2.0, 1.5]), torch.tensor([0.5, 0.7])
 
@@ -267,7 +267,7 @@ assert torch.allclose(slope_by_hand, autograd_slope, atol=1e-10) and (slope_by_h
 # spline rejoins outside $[-3, 3]$; its derivative, continuous at every knot and equal to 1
 # at $\pm B$; and what it does to $\mathcal N(0, 1)$.
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels for a rational-quadratic spline with five knots. The spline: an increasing curve through the knots (dots) that rejoins the dashed identity line outside -3 to 3. Its derivative: positive everywhere and smooth, through the knots' derivatives. The pushed density: the standard normal base, shaded, turned into the curve phi(z)/f'(z) over x."}}
 def draw_spline(axes, zs, xs, ds, title=""):
     """Three panels: the spline x = f(z) through its knots (zs, xs), its derivative, and the pushed N(0, 1)."""
     z = torch.linspace(-4.5, 4.5, 901, dtype=torch.float64)
@@ -308,7 +308,7 @@ plt.show()
 # bumps come out lopsided. Section 4 lets maximum likelihood place 16 bins. (Needs a running
 # kernel.)
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the spline explorer, starting on a spline that turns the Gaussian into two bumps: the spline through its knots, its derivative, and the pushed density with two bumps; the sliders for the knot heights and derivatives need a running kernel."}}
 def draw_explorer(fig, x1, x2, x3, d1, d2, d3):
     axes = fig.subplots(1, 3)
     heights = torch.tensor([-3.0, x1, x2, x3, 3.0], dtype=torch.float64)
@@ -431,7 +431,7 @@ assert 0.004 < spline_gap.nats < 0.006 and spline_gap.standard_error < 0.001
 # About **0.005 nats**, some eighty times closer than the affine flow's 0.41. The trained spline
 # is the ideal map of section 1, learned from samples alone:
 
-# %%
+# %% mystnb={"image": {"alt": "Two panels. Left: the trained 16-bin spline map lies almost on the dashed ideal map, flat near the two bumps and steep between them. Right: the spline flow's density on top of the dashed two-bump mixture, titled with its gap in nats."}}
 with torch.no_grad():
     learned = spline_flow(z_line[:, None])[0][:, 0]
     learned_density = spline_flow.log_prob(z_line[:, None] * 1.5).exp()
@@ -462,10 +462,10 @@ assert along_z.max() < 0.04 and 0.2 < along_x.max() < 0.35 and abs(z_line[middle
 # Press **play** to watch it train, or drag the slider (needs a running kernel; the picture is
 # the trained model). The same run as a GIF follows.
 
-# %%
+# %% mystnb={"image": {"alt": "Last frame of the training player for the spline flow on the two-bump mixture: the model density matching both bumps of the target's histogram, model samples, and the loss falling to the dashed entropy line; the controls need a running kernel."}}
 widgets.TrainingPlayer(spline_history, reference=mixture.entropy())
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of training the spline flow on the two-bump mixture: the model's density starts as one bell and splits into the two bumps of the target, while the loss falls to the dashed entropy line."}}
 gif = spline_history.save_gif("07_spline_mixture.gif", reference=mixture.entropy())
 Image(filename=gif, width=720)
 
@@ -606,7 +606,7 @@ assert runs["checkerboard", "NSF"]["gap"].nats < 0.6 * longer_gap.nats
 # the threads that join the blobs are what is left of a continuous map that cannot tear the
 # plane.
 
-# %%
+# %% mystnb={"image": {"alt": "A 3 by 4 grid of densities, one row per target (moons, eight Gaussians, checkerboard): the truth, then RealNVP, MAF and NSF with four layers each, titled with their gaps in nats; the spline flow shows sharp arcs, eight round blobs and square corners, the affine flows blurred versions."}}
 fig, axes = plt.subplots(3, 4, figsize=(10, 7.6), layout="constrained")
 for row, target_name in zip(axes, tests):
     target = nf.data.get(target_name)
@@ -623,7 +623,7 @@ plt.show()
 # %% [markdown]
 # Back to the cut through the checkerboard of section 1, now with the NSF:
 
-# %%
+# %% mystnb={"image": {"alt": "The checkerboard's density along the line x2 = 0.5: the truth, a dashed square wave, RealNVP's smooth curve that misses the edges, and the NSF's curve that follows the square steps closely."}}
 nsf_board = runs["checkerboard", "NSF"]["flow"]
 with torch.no_grad():
     nsf_on_cut = nsf_board.log_prob(cut).exp()
@@ -652,7 +652,7 @@ assert nsf_on_dark > 0.9 and nsf_on_dark > realnvp_on_dark + 0.05
 # the moves are not stretch-and-shift: within a single layer, a grid line is squeezed in some
 # places and stretched in others, which is how the sharp edges of the squares appear.
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of the trained neural spline flow, layer by layer. Left: base samples coloured by where they start and a square grid, bent by four spline coupling layers into the checkerboard's squares. Right: real checkerboard samples carried back to a round standard normal cloud."}}
 board_data = board.sample(600, generator=torch.Generator().manual_seed(5))
 transformation_gif = viz.save_transformation_gif(nsf_board, "07_nsf_transformation.gif", frames=40,
                                                  data=board_data, bounds=((-3, 3), (-3, 3)))
@@ -662,7 +662,7 @@ Image(filename=transformation_gif)
 # As a player, with the density after each layer added (middle): drag the **layer time** from
 # 0 (the base) to 4 (the data), or press play.
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the transformation player at its end: the points, the grid and the density after the four spline layers, in the checkerboard pattern; the layer-time slider needs a running kernel."}}
 widgets.TransformationPlayer(nsf_board, density=True, data=board_data, bounds=((-3, 3), (-3, 3)))
 
 # %% [markdown]
@@ -671,10 +671,10 @@ widgets.TransformationPlayer(nsf_board, density=True, data=board_data, bounds=((
 # The NSF's training on the checkerboard, frame by frame (a snapshot every 25 steps), with the
 # target's entropy dashed on the loss; then the same as a GIF.
 
-# %%
+# %% mystnb={"image": {"alt": "Last frame of the training player for the NSF on the checkerboard: model samples on the dark squares, the model density with sharp square edges, and the loss falling to the dashed entropy line; the controls need a running kernel."}}
 widgets.TrainingPlayer(runs["checkerboard", "NSF"]["history"], reference=board.entropy())
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of training the neural spline flow on the checkerboard: the model's samples and density go from one round blob to the eight sharp squares of the board, while the loss falls to the dashed entropy line."}}
 gif = runs["checkerboard", "NSF"]["history"].save_gif("07_nsf_checkerboard.gif", reference=board.entropy())
 Image(filename=gif)
 
