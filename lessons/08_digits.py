@@ -85,7 +85,7 @@ def show_digits(axes, images, titles=None, vmax=16):
 # them once and for all, stratified by digit: 1,000 images to train on, 297 to choose models
 # with (validation), 500 to report on (test). Each image is a row of 64 pixel levels.
 
-# %%
+# %% mystnb={"image": {"alt": "Left: the first 20 training digits, 8 by 8 grey-scale images each labelled with its class. Right: a bar chart of the share of pixels at each of the 17 levels: about half of the pixels are 0, and a smaller peak sits at level 16."}}
 digits = nf.data.digits()
 print(f"train {tuple(digits.train.shape)}, validation {tuple(digits.validation.shape)}, test {tuple(digits.test.shape)}; "
       f"levels {digits.levels}, images {digits.shape}")
@@ -138,7 +138,7 @@ for name, transform in (("on the integers", None), ("dequantized", nf.dequantize
 # integer at every step and fit $y = x + u$. The spikes no longer pay, since the noise spreads
 # the data over whole unit intervals, and the loss settles near the entropy.
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels for a toy count variable. A flow trained on the integers: its density grows tall thin spikes at the integers, shown on a log scale. A flow trained on dequantized values x + u: a smooth density that covers each bar of P(x) as a step. The training losses: the flow on the integers falls below zero, the dequantized one settles above the dashed entropy of the counts."}}
 grid = torch.linspace(-0.5, 5.5, 3001)[:, None]
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), layout="constrained")
 for ax, (name, run) in zip(axes[:2], toy.items()):
@@ -302,7 +302,7 @@ assert 0.07 < gains["Glow"] < 0.15 and gains["RealNVP"] < 0.5 * gains["Glow"]
 # flows start to memorise. The scores on training and validation images, computed from the
 # snapshots:
 
-# %%
+# %% mystnb={"image": {"alt": "Validation (solid, with markers) and training (dashed) scores in bits per dimension over the training steps for the Gaussian, the RealNVP and the Glow; for the flows the training score keeps falling while the validation score levels off from step 600, a widening gap that shows memorisation."}}
 fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
 for (name, run), color, marker in zip(models.items(), viz.CATEGORICAL, viz.CLASS_MARKERS):  # colour-blind safe
     steps = [s.step for s in run["history"].snapshots]
@@ -334,7 +334,7 @@ assert models["Glow"]["train"] < models["Glow"]["test"] - 0.1
 # pixels down to levels. Flow papers often sample at a lower **temperature**, $z \sim \mathcal
 # N(0, T^2 I)$ with $T < 1$, trading variety for cleaner images.
 
-# %%
+# %% mystnb={"image": {"alt": "Three 4 by 4 grids of 8 by 8 digits: real test digits; Glow samples at temperature 1, recognisable digits with speckled pixels; and Glow samples at temperature 0.7 from the same base points, the same shapes with smoother strokes."}}
 glow = models["Glow"]["flow"]
 
 
@@ -375,7 +375,7 @@ assert sample_bits[0.7] < sample_bits[1.0]
 # (the logit of the noise) to the trained model. Drag the slider (needs a running kernel) or
 # watch the GIF.
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the snapshot explorer: 16 Glow samples at the last training step, titled with the step and the loss; the snapshot slider needs a running kernel."}}
 def draw_snapshot(fig, snapshot):
     shot = models["Glow"]["history"].snapshots[snapshot]
     axes = fig.subplots(2, 8).flatten()
@@ -387,7 +387,7 @@ snapshots = len(models["Glow"]["history"].snapshots)
 widgets.Explorer(draw_snapshot, figsize=(8, 2.4),
                  snapshot=ipywidgets.IntSlider(value=snapshots - 1, min=0, max=snapshots - 1, description="snapshot"))
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of 16 Glow samples over training: from grey noise at the start to digit-like shapes with strokes by the end, the step and the loss in the title."}}
 frames = []
 for k in range(snapshots):
     figure = viz.agg_figure((8, 2.4))
@@ -404,7 +404,7 @@ Image(filename=gif)
 # Each panel is scaled to its own range, since the values go from pixel levels to logits to
 # standard normal numbers.
 
-# %%
+# %% mystnb={"image": {"alt": "Two rows of 8 by 8 images: a test digit carried through the inverses of the Glow's 13 layers to its code z, the stroke dissolving into a pattern of noise after the coupling and LULinear layers, and, in the second row, the code carried back to the same digit."}}
 digit = nf.dequantize(digits.test[3:4], generator=torch.Generator().manual_seed(1))
 with torch.no_grad():
     way_down = glow.trace(digit, inverse=True)
@@ -434,7 +434,7 @@ assert (way_up[-1] - digit).abs().max() < 1e-3
 # arrives back at the same digit: the map is invertible, so nothing is lost on the way. The
 # same as an animation, frame by frame between the layers, down to the code and back:
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of one handwritten digit carried by the trained Glow layer by layer into Gaussian noise, then back from the noise to the same digit."}}
 def between(stages, t):
     """The point at layer time t: on the straight segment between two stages."""
     k = min(int(t), len(stages) - 2)
@@ -506,7 +506,7 @@ print(f"the classes of the nearest training image of each test 9, among the digi
       f"{torch.bincount(nearest, minlength=10).tolist()} (0 to 9); most often {closest_classes}")
 assert sorted(closest_classes) == [3, 5, 8]
 
-# %%
+# %% mystnb={"image": {"alt": "Top: one example each of the anomalies (noise, an inverted digit, a shifted one, a rotated one, a mirrored one, a dimmed one), an unseen 9 and a blank image. Below: histograms of bits per dimension, the test digits against each kind of anomaly, most anomalies scoring clearly worse while dimmed digits overlap the test digits; and a bar chart of the mean score per digit class, with a line for the blank image, which scores better than a few real digits."}}
 blank = bits(glow, torch.zeros(1, 64))[0]
 beaten = float((test_scores > blank).mean())
 along_training = {}  # step: the share of the test digits that the blank image beats under the Glow at that step
@@ -708,7 +708,7 @@ assert encode_seconds < 1 and decode_seconds < 1 and coder_seconds < 10
 # (rank 0) to the least likely (rank 499). What do the most and least likely digits have in
 # common? (Needs a running kernel.)
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the likelihood browser: the eight test digits the Glow finds most likely, each labelled with its rank, its score in bits per dimension and its class; the rank slider needs a running kernel."}}
 order = np.argsort(test_scores)
 
 

@@ -117,7 +117,7 @@ assert torch.allclose(z_back, z, atol=1e-8) and torch.allclose(log_det_back, -lo
 # Left, the field and three paths; right, a grid carried by the flow map: it turns and shrinks,
 # and each cell's area is multiplied by $e^{-0.6} = 0.55$ everywhere.
 
-# %%
+# %% mystnb={"image": {"alt": "Two panels for the linear field v(x) = Ax. Left: grey arrows of the field spiralling inwards and three paths from their start points at t = 0 to their end points at t = 1. Right: the square grid from -3 to 3 carried to t = 1, turned and shrunk, every cell shrunk by the same factor."}}
 fig, axes = plt.subplots(1, 2, figsize=(9, 4), layout="constrained")
 g = torch.linspace(-3, 3, 15, dtype=torch.float64)
 grid = torch.cartesian_prod(g, g)
@@ -348,16 +348,16 @@ assert miss.mean() < 1e-3 and miss.max() < 0.02 and rk4_nfe < cnf_runs["moons"][
 # line); then the trained field carrying base samples and a grid to the eight Gaussians along
 # its ODE time, and the data back to the base.
 
-# %%
+# %% mystnb={"image": {"alt": "Last frame of the training player for flow matching on the eight Gaussians: samples from the same base points forming eight clusters over the target's samples, the model density with eight blobs, and the flow matching loss falling to the dashed floor of the exact field's loss; the controls need a running kernel."}}
 eight = cnf_runs["eight_gaussians"]
 floor_line = (floor, f"the floor: the exact field's loss, {floor:.2f}")
 widgets.TrainingPlayer(eight["history"], reference=floor_line)
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of training a continuous flow by flow matching on the eight Gaussians: the samples go from one round cloud to eight separate clusters arranged in a circle, the density sharpens into eight blobs, and the loss falls to the dashed floor."}}
 gif = eight["history"].save_gif("09_flow_matching_training.gif", reference=floor_line)
 Image(filename=gif)
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of the trained continuous flow along its ODE time: base samples coloured by where they start and a square grid flow smoothly outwards into eight clusters on a circle, and real samples of the eight Gaussians flow back to a round standard normal cloud."}}
 eight_data = tests["eight_gaussians"][:600]
 gif = viz.save_transformation_gif(eight["flow"], "09_cnf_transformation.gif", data=eight_data,
                                   bounds=((-4, 4), (-4, 4)))
@@ -366,7 +366,7 @@ Image(filename=gif)
 # %% [markdown]
 # The same as a player: drag the **ODE time** from 0 (the base) to 1 (the data).
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the transformation player at ODE time 1: the points and grid carried into the eight Gaussians; the time slider needs a running kernel."}}
 widgets.TransformationPlayer(eight["flow"], data=eight_data, bounds=((-4, 4), (-4, 4)))
 
 # %% [markdown]
@@ -376,7 +376,7 @@ widgets.TransformationPlayer(eight["flow"], data=eight_data, bounds=((-4, 4), (-
 # dots are 500 base samples carried to that time. Early on the field pushes outwards in eight
 # directions; near $t = 1$ it pulls points into the blobs. (Needs a running kernel.)
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the vector-field explorer at t = 0.5: grey arrows of the learned velocity v(x, t) and 500 base samples, coloured by starting position, carried to that time and already splitting towards eight clusters; the time slider needs a running kernel."}}
 moving = torch.randn(500, 2, generator=torch.Generator().manual_seed(3))
 with torch.no_grad(), eight["flow"].layers[0].solver(method="rk4", steps=20):
     positions = eight["flow"].layers[0].trajectory(moving, torch.linspace(0, 1, 21))
@@ -450,7 +450,7 @@ assert all(10 < ratio < 300 for ratio in slowdown.values())
 # same solve. Training, on the other hand, is cheap per step
 # (no solver), though it needs more steps.
 
-# %%
+# %% mystnb={"image": {"alt": "Four density panels: the true moons and the continuous flow's moons, then the true eight Gaussians and the continuous flow's eight Gaussians, each model titled with its gap in nats; the flow reproduces both shapes closely."}}
 fig, axes = plt.subplots(1, 4, figsize=(12, 3.2), layout="constrained")
 for row, target_name in enumerate(cnf_runs):
     target = nf.data.get(target_name)
@@ -551,7 +551,7 @@ assert gaps["flow matching"].nats < gaps["likelihood"].nats - 0.5
 # path for the same pairs $(z, x)$; right, the *learned* paths of our flow-matched model from
 # the same base points.
 
-# %%
+# %% mystnb={"image": {"alt": "Two panels of paths from 12 base points (circles) to data points (stars). Left: the conditional paths of flow matching are straight segments, those of a variance-preserving diffusion quarter circles, dashed. Right: the learned paths of the trained continuous flow are smooth curves, somewhat longer than straight lines."}}
 pair_z = torch.randn(12, 2, generator=torch.Generator().manual_seed(4))
 pair_x = tests["eight_gaussians"][:12].float()
 t = torch.linspace(0, 1, 40)[:, None, None]

@@ -138,7 +138,7 @@ except ValueError as error:
 # One layer, one set of weights, a different map for each context: the grid $[-2.5, 2.5]^2$
 # carried by the layer for three values of $c$.
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels: the same conditional coupling layer applied to the square grid from -2.5 to 2.5 with the context c = -1, 0 and 1; one set of weights gives three differently bent grids."}}
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), layout="constrained")
 for ax, value in zip(axes, (-1.0, 0.0, 1.0)):
     with torch.no_grad():
@@ -208,7 +208,7 @@ assert ring_gap.nats < 0.06
 # on top, the model's density $q(x \mid c)$ below, and the loss on the right, which approaches
 # $H(X \mid C)$ (dashed). The same flow, the same weights, all three rings.
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of training one conditional spline flow on rings of radius 1, 2 and 3: in each column the model's samples spread from one blob onto the ring of that radius over the target's samples, the density q(x given c) below turns into a ring, and the loss on the right falls towards the dashed H(X given C)."}}
 gif = ring_history.save_gif("10_ring_training.gif", reference=rings.conditional_entropy())
 Image(filename=gif)
 
@@ -220,7 +220,7 @@ Image(filename=gif)
 # explorer draws its own 2,000 samples for each radius, so its numbers differ from the next
 # cell's by about their standard errors.)
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the conditional explorer: the flow's density q(x given c) for one ring radius next to the true p(x given c), with the gap for that radius in nats; the radius slider, from 0.25 to 4, needs a running kernel."}}
 widgets.explore_conditional(ring_flow, rings, context_range=(0.25, 4.0))
 
 # %% [markdown]
@@ -229,7 +229,7 @@ widgets.explore_conditional(ring_flow, rings, context_range=(0.25, 4.0))
 # context of the same value for every test point. Below, 2,000 test points for each of 16 radii
 # from 0.25 to 4, well beyond both ends of the $[1, 3]$ the flow was trained on.
 
-# %%
+# %% mystnb={"image": {"alt": "The gap KL(p(.given c) || q(.given c)) in nats, on a log scale, against the radius c from 0.25 to 4, with error bars of two standard errors; it stays at a few hundredths of a nat inside the shaded training range from 1 to 3 and climbs above 1 nat outside it."}}
 radii = torch.linspace(0.25, 4.0, 16)
 per_radius = []
 for radius in radii:
@@ -255,7 +255,7 @@ assert gap_at[1.0] > gap_at[2.0] and gap_at[3.0] > gap_at[2.0]
 # information, and it shows: the gap passes a nat within half a unit of radius and keeps
 # growing. The densities tell why.
 
-# %%
+# %% mystnb={"image": {"alt": "A 2 by 4 grid of ring densities at radius 0.5, 2, 3.5 and 4: the true p(x given c) in the top row, thin rings growing with c, and the flow's q(x given c) in the bottom row, titled with the gap; only radius 2, inside the training range, is right, the others are rings of the wrong radius or smeared."}}
 fig, axes = plt.subplots(2, 4, figsize=(11, 5.6), layout="constrained")
 box = ((-4.5, 4.5), (-4.5, 4.5))
 for column, radius in enumerate((0.5, 2.0, 3.5, 4.0)):
@@ -280,12 +280,12 @@ plt.show()
 # $\mathcal N(0, I)$ into the ring, layer by layer; pass another `context` to see another member
 # of the family.
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of the trained conditional flow at radius 2: base samples coloured by where they start and a square grid carried layer by layer into a ring of radius 2, with the density alongside."}}
 transformation_gif = viz.save_transformation_gif(ring_flow, "10_ring_transformation.gif", context=2.0, frames=40,
                                                  density=True, bounds=((-3.5, 3.5), (-3.5, 3.5)))
 Image(filename=transformation_gif)
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the transformation player at its end: the points, the grid and the density of the ring of radius 2; the layer-time slider needs a running kernel."}}
 widgets.TransformationPlayer(ring_flow, context=2.0, density=True, bounds=((-3.5, 3.5), (-3.5, 3.5)))
 
 # %% [markdown]
@@ -322,7 +322,7 @@ print(f"two Glows trained in {time.process_time() - start:.1f} s")
 # same eight base points for every row, pushed through the flow with each row's label, at
 # temperature 1 and 0.7 (lesson 8).
 
-# %%
+# %% mystnb={"image": {"alt": "Two grids of 8 by 8 digit images from the conditional Glow, one row per label 0 to 9 and the same eight base points in every column: at temperature 1 the rows show the requested digits with speckle, at temperature 0.7 with cleaner strokes."}}
 def glow_digits(flow, label, n, temperature=1.0, seed=0):
     """n images of digit ``label`` from the conditional flow at a temperature, as levels 0..16."""
     z = temperature * torch.randn(n, 64, generator=torch.Generator().manual_seed(seed))
@@ -392,7 +392,7 @@ assert 1.5 < used < label_bits
 # confusion matrix, next to scikit-learn's logistic regression on the same split (pixels divided
 # by 16), the discriminative classifier that models $p(y \mid x)$ directly.
 
-# %%
+# %% mystnb={"image": {"alt": "Confusion matrix of the conditional Glow used as a classifier by Bayes' rule on the test digits, true digit against predicted digit, shaded from white to blue with the counts written in the cells: almost all counts lie on the diagonal; the title compares its accuracy with logistic regression's."}}
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 log_loss = -(torch.log_softmax(joint, 1)[rows, test_labels] / math.log(2)).mean().item()
@@ -469,7 +469,7 @@ print(f"flow matching on {len(images)} labelled and unlabelled digits: {time.pro
 #   $\mathrm{KL}(q_w \,\|\, q)$, in nats per image: how far the guided samples are from the
 #   model.
 
-# %%
+# %% mystnb={"image": {"alt": "Four grids of digit images, one row per label 0 to 9: the conditional Glow, then a flow-matching model sampled with guidance weights w = 0, 1 and 3; stronger guidance gives more recognisable but less varied digits."}}
 def spread(images, labels):
     """The pixels' standard deviation among the images of each digit, averaged over digits."""
     return torch.stack([images[labels == k].std(0).mean() for k in range(10)]).mean().item()
@@ -589,7 +589,7 @@ assert npe_gap.nats < 0.2
 # 5%) and the kernel's width are those that bring it closest to the truth, which a real analysis
 # could not know.
 
-# %%
+# %% mystnb={"image": {"alt": "A 3 by 4 grid of posterior densities over the parameters a and b, one column per observation: the exact posterior on top, the flow's amortized posterior (NPE) in the middle on the same colour scale, matching its two modes, ridges and arcs, and at the bottom the draws kept by rejection ABC over grey contours of the exact posterior, scattered and fewer."}}
 def kernel_log_density(points, centres, width):
     """log of a Gaussian kernel density estimate with the given centres and width, at points."""
     squared = torch.cdist(points.double(), centres.double()) ** 2
@@ -663,7 +663,7 @@ assert all(r["npe"] < 0.35 for r in results) and sum(r["abc"] for r in results) 
 # the smallest level whose region holds $\theta^\star$, are flat for a calibrated posterior;
 # an overconfident one piles them up near 1 (the truth lies in its tails), a timid one near 0.
 
-# %%
+# %% mystnb={"image": {"alt": "Two calibration panels for the amortized posterior. Left: the share of true parameters inside each highest-density region against its level, following the diagonal inside the grey band of a calibrated posterior. Right: a histogram of the smallest level whose region holds the true parameter, nearly flat around the line of the expected count."}}
 calibration = nf.coverage(posterior, *simulator.sample(300, generator=torch.Generator().manual_seed(2)),
                           samples=300)
 fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.8), layout="constrained")

@@ -96,7 +96,7 @@ questions = exercises.lesson(11)
 # Lesson 8's bits per dimension are of 17-level pixels and are not comparable with these; the
 # yardstick here is the model that gives each pixel its own training frequency, independently.
 
-# %%
+# %% mystnb={"image": {"alt": "Two rows of 12 test digits: the 17-level grey-scale images, and below them the same digits binarised to black and white pixels."}}
 digits = nf.digits.digits()
 train, test = (digits.train >= 8).float(), (digits.test >= 8).float()
 frequency = train.mean(0).clamp(1e-3, 1 - 1e-3)
@@ -173,7 +173,7 @@ print("trained for", STEPS, "steps each:", ", ".join(f"{n} {s:.1f} s" for n, s i
 # and bits per dimension. The difference of the two is the average KL of $q(z \mid x)$ from the
 # true posterior, up to the little that 500 draws leave.
 
-# %%
+# %% mystnb={"image": {"alt": "Training curves of the negative ELBO in nats, averaged over 20 steps, for the four VAEs with Gaussian, planar K = 2, planar K = 8 and IAF K = 2 posteriors, trained with the same seed and batches; the curves fall together and end close to one another."}}
 results = {}
 for name, model in models.items():
     torch.manual_seed(1)
@@ -186,8 +186,8 @@ for name, r in results.items():
     print(f"{name:<12}{r['elbo']:>9.2f}{r['iw']:>25.2f}{nf.bits_per_dim(-r['iw']):>15.3f}{r['iw'] - r['elbo']:>7.2f}")
 print(f"{'independent pixels':<37}{-independent:>9.2f}{nf.bits_per_dim(independent):>15.3f}")
 fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
-for name, losses in curves.items():
-    ax.plot(torch.tensor(losses).reshape(-1, 20).mean(1), label=name)
+for (name, losses), color in zip(curves.items(), viz.CATEGORICAL):  # colour-blind safe
+    ax.plot(torch.tensor(losses).reshape(-1, 20).mean(1), color=color, label=name)
 ax.set(xlabel="step / 20", ylabel="-ELBO (nats, training minibatches)", title="training, same seed, same batches")
 ax.legend(fontsize=8)
 plt.show()
@@ -225,7 +225,7 @@ assert all(0.43 < nf.bits_per_dim(-r["iw"]) < 0.45 for r in results.values()) an
 # above each panel, the KL in nats. Each panel zooms onto its own posterior: the four VAEs
 # learned four different latent spaces, so one digit sits in a different place in each.
 
-# %%
+# %% mystnb={"image": {"alt": "A grid with one row per test digit (digits 3, 11 and 25): the binarised digit, then for each of the four posteriors (Gaussian, planar K = 2, planar K = 8, IAF K = 2) the exact posterior over the two latent variables as a viridis density with the approximate posterior's contour lines on top, titled with KL(q || p) in nats; the Gaussian's elliptical contours miss the bent or skewed shapes that the flows follow more closely."}}
 chosen = [3, 11, 25]
 
 
@@ -352,7 +352,7 @@ assert alone["Gaussian"] > max(alone[n] for n in flow_names) + 0.03 and max(alon
 # with two latent numbers, the latent space holds a few digit shapes (0, 3, 4, 1 and blends
 # between them) and smears the rest.
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels from the IAF VAE: a 12 by 12 grid of digits decoded from latent points on a grid from -2.5 to 2.5, changing smoothly from one digit shape to another; 48 binary samples from the model; and test digits alternating with their blurred reconstructions."}}
 model = models["IAF K=2"]
 with torch.no_grad():
     axis = torch.linspace(-2.5, 2.5, 12)
@@ -378,13 +378,13 @@ plt.show()
 # context, the encoder's 32 numbers $h(x)$, by its first four, and call the variable $x$, as for
 # any flow: here it is the latent $z$.
 
-# %%
+# %% mystnb={"image": {"alt": "Animation of the posterior of one test digit in the IAF VAE: base samples and a grid carried first by the encoder's Gaussian and then by two IAF layers into the flow posterior q(z given x), with its density alongside."}}
 h11 = table["IAF K=2"][1][2]
 gif = viz.save_transformation_gif(model.posterior, "11_posterior_transformation.gif", context=h11, frames=16,
                                   density=True, bounds=((-3, 3), (-3, 3)), figsize=(11, 4.8))
 Image(filename=gif)
 
-# %%
+# %% mystnb={"image": {"alt": "Static picture of the transformation player at its end: the points, the grid and the density of the flow posterior q(z given x) for test digit 11; the layer-time slider needs a running kernel."}}
 widgets.TransformationPlayer(model.posterior, context=h11, density=True, bounds=((-3, 3), (-3, 3)), figsize=(11, 4.8))
 
 # %% [markdown]
