@@ -40,7 +40,7 @@ import torch
 
 from .checks import (check_batch, check_bounds, check_finite_rows, check_generator, check_number, check_positive_int,
                      type_name)
-from .targets import LOG_2PI, Moons, gauss_legendre
+from .targets import LOG_2PI, Moons, Registry, gauss_legendre
 
 
 def _f64(values):
@@ -817,20 +817,18 @@ class SumAndProduct(ConditionalTarget):
         return self.prior.entropy().item() + h_noise - h_x
 
 
-_CONDITIONAL_TARGETS = [RingByRadius(), RotatedMoons(), GaussiansByClass(), SumAndProduct()]
-_REGISTRY = {target.name: target for target in _CONDITIONAL_TARGETS}
+# ring_by_radius computes its entropy when built: the registry builds each target on first use.
+_REGISTRY = Registry("conditional target", {
+    "ring_by_radius": RingByRadius, "rotated_moons": RotatedMoons, "gaussians_by_class": GaussiansByClass,
+    "sum_and_product": SumAndProduct})
 
 
 def conditional_names():
     """The names of the conditional targets: ring_by_radius, rotated_moons, gaussians_by_class, sum_and_product."""
-    return list(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get(name):
-    """The conditional target called ``name`` (see ``conditional_names()``); ValueError for an unknown name."""
-    if not isinstance(name, str):
-        raise TypeError(f"the conditional target's name must be a string, one of {', '.join(_REGISTRY)}; got "
-                        f"{type_name(name)}")
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown conditional target {name!r}; valid names: {', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+    """The conditional target called ``name`` (see ``conditional_names()``), the same object at every call;
+    ValueError for an unknown name."""
+    return _REGISTRY.get(name)

@@ -14,7 +14,6 @@ import math
 
 import torch
 from torch import nn
-from torchdiffeq import odeint
 
 from .bijector import Bijector
 from .checks import (check_batch, check_callable, check_flag, check_int, check_number, check_positive,
@@ -243,6 +242,8 @@ class ContinuousFlow(Bijector):
         options = None
         if self.method in FIXED_METHODS:
             options = {"grid_constructor": self._grid}
+        from torchdiffeq import odeint  # here, not at import: it loads scipy.integrate (about 0.4 s)
+
         out = odeint(rhs, state, times, rtol=self.rtol, atol=self.atol, method=self.method, options=options)
         return (out[0], out[1]) if log_det else (out, None)
 

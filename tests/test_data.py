@@ -122,7 +122,25 @@ def test_float32_matches_float64(name):
         torch.testing.assert_close(log_p32.double(), log_p64, rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 128])
+def test_gauss_legendre_against_40_digits_and_numpy():
+    """Nodes and weights of 1,152 nodes (sum_and_product's rule) at the ends and the middle, against
+    Newton's method on mpmath's Legendre polynomials with 40 digits; numpy's leggauss agrees."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 40
+    n = 1152
+    x, w = data.gauss_legendre(n)
+    numpy_x, numpy_w = (np.ascontiguousarray(v[::-1]) for v in np.polynomial.legendre.leggauss(n))
+    assert np.abs(x.numpy() - numpy_x).max() < 1e-15 and np.abs(w.numpy() / numpy_w - 1).max() < 1e-7
+    for k in (0, 1, n // 2, n - 1):
+        node = mpmath.mpf(x[k].item())  # one Newton step from a float64 node: 30 digits and more
+        p, previous = mpmath.legendre(n, node), mpmath.legendre(n - 1, node)
+        slope = n * (previous - node * p) / (1 - node**2)
+        node -= p / slope
+        weight = 2 / ((1 - node**2) * slope**2)
+        assert abs(x[k].item() - node) < 1e-16 and abs(w[k].item() / weight - 1) < 1e-10
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 128, 320])
 def test_gauss_legendre_rule(n):
     x, w = data.gauss_legendre(n)
     assert x.dtype == w.dtype == torch.float64 and (x.diff() < 0).all() and (w > 0).all()
