@@ -122,15 +122,13 @@ def test_float32_matches_float64(name):
         torch.testing.assert_close(log_p32.double(), log_p64, rtol=1e-5, atol=1e-4)
 
 
-def test_gauss_legendre_against_40_digits_and_numpy():
+def test_gauss_legendre_against_40_digits():
     """Nodes and weights of 1,152 nodes (sum_and_product's rule) at the ends and the middle, against
-    Newton's method on mpmath's Legendre polynomials with 40 digits; numpy's leggauss agrees."""
+    Newton's method on mpmath's Legendre polynomials with 40 digits."""
     mpmath = pytest.importorskip("mpmath")
     mpmath.mp.dps = 40
     n = 1152
     x, w = data.gauss_legendre(n)
-    numpy_x, numpy_w = (np.ascontiguousarray(v[::-1]) for v in np.polynomial.legendre.leggauss(n))
-    assert np.abs(x.numpy() - numpy_x).max() < 1e-15 and np.abs(w.numpy() / numpy_w - 1).max() < 1e-7
     for k in (0, 1, n // 2, n - 1):
         node = mpmath.mpf(x[k].item())  # one Newton step from a float64 node: 30 digits and more
         p, previous = mpmath.legendre(n, node), mpmath.legendre(n - 1, node)
@@ -147,6 +145,9 @@ def test_gauss_legendre_rule(n):
     # exact for polynomials of degree 2n - 1: the integral of x^k over [-1, 1] is 2 / (k + 1) for even k
     for k in range(2 * n):
         assert (w * x**k).sum().item() == pytest.approx(2 / (k + 1) if k % 2 == 0 else 0.0, abs=1e-13)
+    if n <= 128:  # numpy's leggauss: an eigenvalue problem, slow for more nodes
+        numpy_x, numpy_w = (np.ascontiguousarray(v[::-1]) for v in np.polynomial.legendre.leggauss(n))
+        assert np.abs(x.numpy() - numpy_x).max() < 1e-15 and np.abs(w.numpy() / numpy_w - 1).max() < 1e-10
 
 
 @pytest.mark.parametrize("name", CURVES)
