@@ -89,25 +89,28 @@ def test_bad_arguments_are_refused_in_the_tools_own_words(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def submit(root, release, student, answers):
+def submit(root, release, student, answers, edits):
     """Hand in ``release`` (a notebook path) as ``student``, with ``answers`` (exercise name -> code)
-    appended to their answer cells."""
+    appended to their answer cells and the cells of ``edits`` (grade id -> code) rewritten."""
     notebook = nbformat.read(release, as_version=4)
     for cell in notebook.cells:
         name = (cell_id(cell) or "").removesuffix("_answer")
         if cell_id(cell) and cell_id(cell).endswith("_answer") and name in answers:
             cell.source += "\n" + answers[name]
+        cell.source = edits.get(cell_id(cell), cell.source)
     path = root / "submitted" / student / release.parent.name / release.name
     path.parent.mkdir(parents=True)
     nbformat.write(notebook, path)
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Object of type:sqlalchemy.exc.SAWarning")  # nbgrader's own, on SQLAlchemy 2
 def test_nbgrader_grades_the_solutions_the_untouched_release_and_a_typical_mistake(tmp_path, monkeypatch):
     """generate_assignment for lessons 1 and 2; autograde three submissions (each runs its lesson
     top to bottom, about 10 s): the reference solutions of lesson 1 (full marks), its untouched
     release (zero, no crash), and lesson 2 with the shift of a composed affine map left unscaled
-    (that exercise's points lost, the check's message recorded, the other two solutions pass)."""
+    (that exercise's points lost, the check's message recorded, the other two solutions pass;
+    its test, rewritten to pass, is restored from the source)."""
     from nbgrader.api import Gradebook
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -134,11 +137,12 @@ def test_nbgrader_grades_the_solutions_the_untouched_release_and_a_typical_mista
     solutions = {s.stem: {name: q.solution_code for name, q in exercises.lesson(int(s.name[:2])).items()}
                  for s in (first, second)}
     unscaled_shift = "answer = (math.exp(0.5) * math.exp(-0.2), 1.0 - 0.5)"
-    submissions = {("reference", first.stem): solutions[first.stem],
-                   ("untouched", first.stem): {},
-                   ("typical", second.stem): {**solutions[second.stem], "compose": unscaled_shift}}
-    for (student, assignment), answers in submissions.items():
-        submit(root, releases[assignment], student, answers)
+    submissions = {("reference", first.stem): (solutions[first.stem], {}),
+                   ("untouched", first.stem): ({}, {}),
+                   ("typical", second.stem): ({**solutions[second.stem], "compose": unscaled_shift},
+                                              {"compose_test": "feedback = True"})}
+    for (student, assignment), (answers, edits) in submissions.items():
+        submit(root, releases[assignment], student, answers, edits)
         result = api.autograde(assignment, student)
         assert result["success"], result.get("error")
 

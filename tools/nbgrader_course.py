@@ -67,10 +67,14 @@ nbgrader's own folders (`release/`, `submitted/`, `autograded/`, `feedback/`) an
 1. The hub's image needs nflesson with its course extra, for the students and for the autograder
    (installed as the repository's README says, *For teachers*), and nbgrader
    (`pip install "nbgrader>=0.9"`, which brings the Assignments and Formgrader tabs).
-2. Copy this folder into the instructor's account and point nbgrader at it, in
-   `~/.jupyter/nbgrader_config.py`: `c.CourseDirectory.root = "/home/<you>/<this folder>"`
-   (the course id is `nflesson`, set in `nbgrader_config.py`; the hub's exchange,
-   `/srv/nbgrader/exchange` by default, must exist and be writable by everyone).
+2. Copy this folder into the instructor's home, then point nbgrader at it and at its settings in
+   `~/.jupyter/nbgrader_config.py` (the formgrader reads that file, not this folder's):
+
+       c = get_config()
+       c.CourseDirectory.root = "/home/<you>/<this folder>"
+       load_subconfig("/home/<you>/<this folder>/nbgrader_config.py")  # course id nflesson, stub, timeout
+
+   The hub's exchange (`/srv/nbgrader/exchange` by default) must exist and be writable by everyone.
 3. Formgrader tab (or the commands, run in this folder), for each lesson:
    - *Generate*: `nbgrader generate_assignment 01_change_of_variables` writes the student version to `release/`;
    - *Release*: `nbgrader release_assignment 01_change_of_variables`; students fetch it in the
