@@ -77,13 +77,20 @@ def test_bad_arguments_are_refused_in_the_tools_own_words(tmp_path):
         nbgrader_course.course_folder(tmp_path / "out", [])
     with pytest.raises(ValueError, match="is not a lesson source"):
         nbgrader_course.course_folder(tmp_path / "out", [tmp_path / "file"])
+    with pytest.raises(TypeError, match="a list of lesson sources, got the single path"):
+        nbgrader_course.course_folder(tmp_path / "out", LESSONS[0])
     with pytest.raises(TypeError, match="a lesson source must be a path, got int"):
         nbgrader_course.course_folder(tmp_path / "out", [1])
     with pytest.raises(TypeError, match="notebook must be an nbformat notebook, got dict"):
         nbgrader_course.make_gradable({}, 1)
-    lonely_check = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('questions["lognormal"].check(answer)')])
-    with pytest.raises(ValueError, match="the check of 'lognormal' does not follow an answer cell"):
-        nbgrader_course.make_gradable(lonely_check, 1)
+    for before in ([], [nbformat.v4.new_code_cell("")], [nbformat.v4.new_markdown_cell("answer = ...")]):
+        lonely_check = nbformat.v4.new_notebook(cells=before + [nbformat.v4.new_code_cell('questions["lognormal"].check(answer)')])
+        with pytest.raises(ValueError, match="the check of 'lognormal' does not follow an answer cell"):
+            nbgrader_course.make_gradable(lonely_check, 1)
+    unchecked = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("answer = ..."),
+                                                nbformat.v4.new_code_cell('questions["rotation"].check(answer)')])
+    with pytest.raises(ValueError, match=r"found checks of \['rotation'\] and 0 introduction"):
+        nbgrader_course.make_gradable(unchecked, 1)
     with pytest.raises(SystemExit, match="usage"):
         nbgrader_course.main(["--help"])
     assert not (tmp_path / "out").exists()

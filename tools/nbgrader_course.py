@@ -137,8 +137,8 @@ def make_gradable(notebook, lesson):
             continue
         elif cell.cell_type == "code" and CHECK_CELL.fullmatch(text):
             name = CHECK_CELL.fullmatch(text).group(1)
-            answer = cells[-1] if cells else None
-            if name not in questions or answer is None or answer.cell_type != "code" \
+            answer = cells[-1] if cells and cells[-1].cell_type == "code" else None
+            if name not in questions or answer is None or not answer.source.strip() \
                     or not answer.source.strip().splitlines()[-1].startswith(ANSWER_LINE):
                 raise ValueError(f"lesson {lesson}: the check of {name!r} does not follow an answer cell "
                                  f"ending in `{ANSWER_LINE}` of one of its exercises {sorted(questions)}")
@@ -163,7 +163,7 @@ def make_gradable(notebook, lesson):
 def points_table(sources=None):
     """The points of every exercise of ``sources`` (default: every lesson), as a Markdown table."""
     rows = ["| assignment | exercise | points |", "|---|---|---:|"]
-    for source in sources or course.lesson_sources():
+    for source in course.lesson_sources() if sources is None else sources:
         lesson = _lesson_number(source)
         rows += [f"| {pathlib.Path(source).stem} | {name} | {points(lesson, name)} |" for name in exercises.lesson(lesson)]
     return "\n".join(rows)
@@ -178,6 +178,8 @@ def course_folder(destination, sources=None):
     destination = pathlib.Path(destination)
     if destination.exists() and not destination.is_dir():
         raise ValueError(f"destination {destination} exists and is not a folder")
+    if isinstance(sources, (str, os.PathLike)):
+        raise TypeError(f"sources must be a list of lesson sources, got the single path {sources}")
     sources = list(course.lesson_sources() if sources is None else sources)
     if not sources:
         raise ValueError("no lessons to write: sources is empty")
