@@ -56,6 +56,9 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "none"
 
 html_theme = "sphinx_book_theme"
+# The theme's sidebar, with its home link inside a landmark (axe-core's "region" rule; see the template).
+templates_path = ["_templates"]
+html_sidebars = {"**": ["nflesson-home.html", "icon-links.html", "search-button-field.html", "sbt-sidebar-nav.html"]}
 html_title = "nflesson"
 html_copy_source = False  # the notebooks are on GitHub; copies would double the site's size
 html_show_sourcelink = False

@@ -6,7 +6,9 @@ the landing page and two lessons from a static server on 127.0.0.1 that stops it
 request off the machine refused and recorded: figures and GIFs load, MathJax typesets the maths,
 the launch buttons open the page's own lesson, each exercise's solution is folded until the reader
 opens it, the landing page's animations are shown at the size asked for, and a crawl of the whole
-site finds every internal link and #anchor.
+site finds every internal link and #anchor. Every picture on the site has a text alternative, and
+axe-core (bundled by axe-playwright-python, injected from disk) finds no serious or critical
+accessibility violation on the landing page, the teachers' page, the API page or any lesson page.
 """
 
 import functools
@@ -325,3 +327,86 @@ def test_site_in_chromium(server, tmp_path):
     print(f"crawled {len(crawled)} pages")
     assert {f"lessons/{nb.stem}.html" for nb in LESSONS} <= crawled, "every lesson is reachable from the landing page"
     assert not problems, f"{len(problems)} broken internal links, e.g. {problems[:10]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# accessibility
+
+AXE_IMPACTS = ("serious", "critical")  # what fails the audit; minor and moderate findings are printed
+
+
+def test_every_picture_on_the_site_has_a_text_alternative(site):
+    """Every <img> has an alt that says something: not empty (except the decorative), and not the
+    file's own path, which is what Sphinx writes when a notebook output has none (the lessons give
+    theirs in cell metadata: mystnb image alt)."""
+    missing = []
+    for page in sorted(site.rglob("*.html")):
+        if "_static" in page.parts:
+            continue
+        for tag in re.findall(r"<img\b[^>]*>", page.read_text(encoding="utf-8")):
+            src = re.search(r'src="([^"]*)"', tag)
+            alt = re.search(r'alt="([^"]*)"', tag)
+            text = html.unescape(alt.group(1)).strip() if alt else ""
+            if not text or (src and (text == src.group(1) or text.endswith(Path(src.group(1)).name))):
+                missing.append(f"{page.relative_to(site)}: {tag[:120]}")
+    assert not missing, (f"{len(missing)} pictures without a text alternative (a lesson's figure cell takes one as "
+                         f"cell metadata, mystnb: image: alt:, in its .py; then rebuild or sync the .ipynb), e.g.\n"
+                         + "\n".join(missing[:10]))
+
+
+def _axe_findings(page, axe, url):
+    """[(rule, impact, count, help, first targets)] of axe-core's violations on ``url``, once the
+    page has loaded and MathJax has typeset its maths."""
+    page.goto(url)
+    page.wait_for_load_state("load")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('.math')).every(e => e.querySelector('mjx-container'))", timeout=60_000)
+    violations = axe.run(page).response["violations"]
+    return [(v["id"], v["impact"], len(v["nodes"]), v["help"], [n["target"] for n in v["nodes"][:3]])
+            for v in violations]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
+def test_site_passes_an_axe_core_audit(server):
+    """axe-core's rules (WCAG 2.x A and AA and best practices) on the landing page, the teachers'
+    and API pages and every lesson page, in the light colour scheme, and on the landing page and
+    the first lesson in the dark one too: no serious or critical violation."""
+    sync_playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").sync_playwright
+    axe_module = pytest.importorskip("axe_playwright_python.sync_playwright",
+                                     reason='axe-playwright-python is not installed (pip install -e ".[dev]")')
+    pages = [("light", p) for p in ["index.html", "teachers.html", "api.html",
+                                    *(f"lessons/{nb.stem}.html" for nb in LESSONS)]]
+    pages += [("dark", "index.html"), ("dark", f"lessons/{LESSONS[0].stem}.html")]
+    outside, findings = [], {}
+
+    def only_loopback(route):
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    axe = axe_module.Axe()  # axe.min.js from the package's folder: nothing is fetched
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            for scheme in ("light", "dark"):
+                page = browser.new_page(viewport={"width": 1300, "height": 1000}, color_scheme=scheme)
+                page.set_default_timeout(60_000)
+                page.route("**/*", only_loopback)
+                for _, path in [p for p in pages if p[0] == scheme]:
+                    findings[scheme, path] = _axe_findings(page, axe, f"{server.url}/{path}")
+                assert page.evaluate("document.documentElement.dataset.theme") == scheme, "the colour scheme"
+                page.close()
+        finally:
+            browser.close()
+
+    for (scheme, path), found in findings.items():
+        for rule, impact, count, _, _ in found:
+            print(f"axe: {path} ({scheme}): {rule} ({impact}) x{count}")
+    failing = [f"{path} ({scheme}): {rule} ({impact}, {count} nodes): {help_text}; e.g. {targets}"
+               for (scheme, path), found in findings.items()
+               for rule, impact, count, help_text, targets in found if impact in AXE_IMPACTS]
+    assert not outside, f"the pages asked for something off the machine: {outside[:10]}"
+    assert not failing, f"{len(failing)} serious or critical accessibility violations:\n" + "\n".join(failing)

@@ -34,6 +34,25 @@ def test_pair_is_in_sync(source):
 
 
 @pytest.mark.parametrize("source", LESSONS, ids=NAMES)
+def test_every_figure_has_a_text_alternative(source):
+    """Each code cell that shows a picture (a figure, a widget's picture, a GIF) says what it shows,
+    in its cell metadata (mystnb: image: alt:, the website's alt text), in the .py and the .ipynb alike."""
+    source_cells = jupytext.read(source).cells
+    stored = json.loads(source.with_suffix(".ipynb").read_text())["cells"]
+    missing, differ = [], []
+    for k, cell in enumerate(stored):
+        alt = cell["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
+        alt_in_source = source_cells[k].metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+        pictures = any(m.startswith("image/") for out in cell.get("outputs", []) for m in out.get("data", {}))
+        if pictures and len(alt_in_source.split()) < 5:
+            missing.append(f"cell {k}: {''.join(cell['source'])[:60]!r}")
+        if alt != alt_in_source:
+            differ.append(k)
+    assert not missing, f"{source.name}: figure cells without a text alternative: {missing}"
+    assert not differ, f"{source.name}: cells {differ} have another alt text in the .ipynb: sync the pair"
+
+
+@pytest.mark.parametrize("source", LESSONS, ids=NAMES)
 def test_stored_notebook_renders_everywhere(source):
     notebook = json.loads(source.with_suffix(".ipynb").read_text())
     assert notebook["metadata"]["kernelspec"]["name"] == "python3"
