@@ -58,6 +58,10 @@ autodoc_typehints = "none"
 html_theme = "sphinx_book_theme"
 # The theme's sidebar, with its home link inside a landmark (axe-core's "region" rule; see the template).
 templates_path = ["_templates"]
+# A pause button under every animation (WCAG 2.2.2; paused from the start for reduced motion).
+html_static_path = ["_static"]
+html_js_files = ["nflesson-motion.js"]
+html_css_files = ["nflesson.css"]
 html_sidebars = {"**": ["nflesson-home.html", "icon-links.html", "search-button-field.html", "sbt-sidebar-nav.html"]}
 html_title = "nflesson"
 html_copy_source = False  # the notebooks are on GitHub; copies would double the site's size

@@ -410,3 +410,35 @@ def test_site_passes_an_axe_core_audit(server):
                for rule, impact, count, help_text, targets in found if impact in AXE_IMPACTS]
     assert not outside, f"the pages asked for something off the machine: {outside[:10]}"
     assert not failing, f"{len(failing)} serious or critical accessibility violations:\n" + "\n".join(failing)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
+def test_animations_can_be_paused(server):
+    """Every GIF has a button that freezes it (a canvas with the same text alternative takes its
+    place) and plays it again (WCAG 2.2.2); with reduced motion asked for, every GIF starts paused."""
+    sync_playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").sync_playwright
+    state = """() => Array.from(document.querySelectorAll("img[src$='.gif']")).map(img => [img.hidden,
+        img.nextElementSibling.tagName, img.nextElementSibling.hidden, img.nextElementSibling.getAttribute('aria-label') === img.alt,
+        img.nextElementSibling.nextElementSibling.getAttribute('aria-pressed')])"""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            for motion in ("no-preference", "reduce"):
+                page = browser.new_page(viewport={"width": 1300, "height": 1000}, reduced_motion=motion)
+                page.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname == "127.0.0.1"
+                           else route.abort())
+                page.goto(f"{server.url}/index.html")
+                page.wait_for_function("Array.from(document.images).every(img => img.complete)", timeout=30_000)
+                paused = motion == "reduce"
+                page.wait_for_function(f"document.querySelectorAll('button.nflesson-motion[aria-pressed={str(paused).lower()}]')"
+                                       f".length === document.querySelectorAll(\"img[src$='.gif']\").length", timeout=10_000)
+                gifs = page.evaluate(state)
+                assert gifs and all(g == [paused, "CANVAS", not paused, True, str(paused).lower()] for g in gifs), (motion, gifs)
+                button = page.locator("button.nflesson-motion").first
+                button.click()
+                assert page.evaluate(state)[0] == [not paused, "CANVAS", paused, True, str(not paused).lower()], motion
+                assert ("Play" if not paused else "Pause") in button.inner_text()
+                page.close()
+        finally:
+            browser.close()
