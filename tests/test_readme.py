@@ -76,3 +76,15 @@ def test_table_rows_keep_their_columns():
         rows = [row for row in block.splitlines() if not re.fullmatch(r"\|[-:| ]+\|", row)]
         widths = {len(re.split(r"(?<!\\)\|", row)) for row in rows}
         assert len(widths) == 1, f"a table row has a different number of cells: {rows[0][:80]}"
+
+
+def test_every_image_says_what_it_shows():
+    """Each <img> has an alt of a few words, and each Markdown image ![text](...) a text: GitHub and
+    the website show them to readers who cannot see the picture."""
+    tags = re.findall(r"<img\b[^>]*>", README)
+    assert tags, "the README shows its animations as <img> tags"
+    for tag in tags:
+        alt = re.search(r'\balt="([^"]*)"', tag)
+        assert alt and len(alt.group(1).split()) >= 3, f"an image without a text alternative: {tag[:100]}"
+    for text, target in re.findall(r"!\[([^\]]*)\]\(([^)]*)\)", README):
+        assert text.strip(), f"a Markdown image without a text alternative: {target}"
