@@ -2,9 +2,12 @@
 ``SnapshotRecorder``, which the training loop (nflesson.train) calls at its snapshot steps and
 which alone knows of grids: a snapshot holds samples from fixed base noise (so that frames move
 smoothly), the density on a grid for 1D and 2D flows, and a copy of the parameters. A conditional
-flow's snapshots hold the samples and the density for each of a few fixed contexts."""
+flow's snapshots hold the samples and the density for each of a few fixed contexts. Training
+keeps only the copy of the parameters: the samples and the density are drawn from it when first
+looked at, so a run whose pictures nobody draws spends nothing on them."""
 
 import contextlib
+import copy
 from dataclasses import dataclass, field
 
 import torch
@@ -12,18 +15,33 @@ import torch
 from .checks import check_positive
 
 
-@dataclass
 class Snapshot:
-    """The model at one step: its loss, samples from fixed base noise (n, dim), its log-density on
-    the history's grid (None without a grid), and a copy of its parameters. For a conditional flow
-    both have a leading axis over the history's m contexts: ``samples`` (m, n, dim), the same base
-    noise carried to q(x | c) for each c, and ``log_density`` (m, grid...) of q(x | c)."""
+    """The model at one step: its ``step``, ``loss``, a copy of its parameters (``state``), and for
+    the pictures ``samples`` from fixed base noise (n, dim) and ``log_density``, its log-density on
+    the history's grid (None without a grid). For a conditional flow both have a leading axis over
+    the history's m contexts: ``samples`` (m, n, dim), the same base noise carried to q(x | c) for
+    each c, and ``log_density`` (m, grid...) of q(x | c). Given ``draw`` (a function of ``state``
+    returning (samples, log_density)), the two are drawn when first read, then kept."""
 
-    step: int
-    loss: float
-    samples: torch.Tensor
-    log_density: torch.Tensor
-    state: dict
+    def __init__(self, step, loss, samples=None, log_density=None, state=None, draw=None):
+        self.step, self.loss, self.state = step, loss, state
+        self._draw, self._pictures = draw, (samples, log_density)
+
+    @property
+    def samples(self):
+        return self._drawn()[0]
+
+    @property
+    def log_density(self):
+        return self._drawn()[1]
+
+    def _drawn(self):
+        if self._draw is not None:
+            self._pictures, self._draw = self._draw(self.state), None
+        return self._pictures
+
+    def __repr__(self):
+        return f"Snapshot(step {self.step}, loss {self.loss:.4g})"
 
 
 @dataclass
@@ -81,14 +99,16 @@ class History:
 
 class SnapshotRecorder:
     """Records a ``History`` of ``flow``'s training: ``loss(value)`` at every step and
-    ``snapshot(step, loss)`` at the snapshot steps, each taken inside ``scope()`` (e.g. a
-    cheaper ODE solver for the pictures) and, for a conditional flow, for each row of
-    ``context`` (m, k) (a (k,) context: one row), in one batched pass through the flow.
-    ``start()`` draws the fixed base noise of the snapshots' ``n_samples`` samples from the
-    global random state (the loop seeds it first); every context gets the same noise."""
+    ``snapshot(step, loss)`` at the snapshot steps, which copies the parameters. A snapshot's
+    pictures are drawn when first read, by a copy of the flow taken at ``start()`` with the
+    snapshot's parameters, inside ``scope(that copy)`` (e.g. a cheaper ODE solver for the
+    pictures) and, for a conditional flow, for each row of ``context`` (m, k) (a (k,) context:
+    one row), in one batched pass. ``start()`` also draws the fixed base noise of the snapshots'
+    ``n_samples`` samples from the global random state (the loop seeds it first); every context
+    gets the same noise."""
 
-    def __init__(self, flow, objective, bounds, target_samples, grid_size, n_samples, scope=contextlib.nullcontext,
-                 context=None):
+    def __init__(self, flow, objective, bounds, target_samples, grid_size, n_samples,
+                 scope=lambda flow: contextlib.nullcontext(), context=None):
         if context is not None and context.dim() == 1:
             context = context[None]
         self.flow, self.n_samples, self.scope, self.context = flow, n_samples, scope, context
@@ -99,7 +119,7 @@ class SnapshotRecorder:
             self.grid_points = torch.stack([t.flatten() for t in torch.meshgrid(*ticks, indexing="xy")], -1)
             self.grid_shape = (grid_size,) * len(bounds)
         self.history = History(objective, tuple(map(tuple, bounds)), ticks, target_samples, context)
-        self.noise = None
+        self.noise, self.painter = None, None
         if context is not None:  # every context's rows, one batch: the noise and the grid once per context
             m = len(context)
             self.context_of_noise = context.repeat_interleave(n_samples, 0)
@@ -110,24 +130,31 @@ class SnapshotRecorder:
 
     def start(self):
         self.noise = self.flow.base.sample((self.n_samples,))
+        self.painter = copy.deepcopy(self.flow).eval()  # the flow that draws the snapshots' pictures
 
     def loss(self, value):
         self.history.losses.append(value)
 
-    @torch.no_grad()
     def snapshot(self, step, loss):
-        with self.scope():
+        state = {k: v.detach().clone() for k, v in self.flow.state_dict().items()}
+        self.history.snapshots.append(Snapshot(step, loss, state=state, draw=self.draw))
+
+    @torch.no_grad()
+    def draw(self, state):
+        """(samples, log_density) of the flow with parameters ``state``."""
+        flow = self.painter
+        flow.load_state_dict(state)
+        with self.scope(flow):
             if self.context is None:
-                samples = self.flow._forward_points(self.noise)
+                samples = flow._forward_points(self.noise)
                 log_density = None
                 if self.grid_points is not None:
-                    log_density = self.flow.log_prob(self.grid_points).reshape(self.grid_shape)
+                    log_density = flow.log_prob(self.grid_points).reshape(self.grid_shape)
             else:
                 m = len(self.context)
-                samples = self.flow._forward_points(self.noise.repeat(m, 1), self.context_of_noise)
+                samples = flow._forward_points(self.noise.repeat(m, 1), self.context_of_noise)
                 samples = samples.reshape(m, self.n_samples, -1)
                 log_density = None
                 if self.grid_points is not None:
-                    log_density = self.flow.log_prob(self.grid_points, self.context_of_grid).reshape(self.grid_shape)
-        state = {k: v.detach().clone() for k, v in self.flow.state_dict().items()}
-        self.history.snapshots.append(Snapshot(step, loss, samples, log_density, state))
+                    log_density = flow.log_prob(self.grid_points, self.context_of_grid).reshape(self.grid_shape)
+        return samples, log_density

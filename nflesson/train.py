@@ -203,7 +203,7 @@ def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=Non
         return flow_matching_loss(continuous.velocity, x, z, t, sigma_min, context=c)
 
     recorder = _recorder(flow, "flow matching", bounds, target_samples, settings,
-                         scope=lambda: continuous.solver(**snapshot_solver), context=snapshot_contexts)
+                         scope=lambda copy: continuous_of(copy).solver(**snapshot_solver), context=snapshot_contexts)
     return _train(flow, loss, settings, recorder)
 
 

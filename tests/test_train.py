@@ -52,6 +52,24 @@ def test_snapshot_density_is_the_flow_density_on_the_grid():
     assert history.snapshots[-1].log_density[5, 2].item() == pytest.approx(flow.log_prob(point).item(), abs=1e-5)
 
 
+def test_snapshots_are_drawn_when_first_read_from_their_own_parameters():
+    """Training copies the parameters at each snapshot step; the samples and the density are drawn
+    from that copy when first read, so they do not change when the flow trains on afterwards."""
+    torch.manual_seed(0)
+    flow = nf.flows.realnvp(2, layers=2, hidden=8)
+    history = nf.fit(flow, nf.data.get("moons"), steps=20, batch_size=32, snapshot_every=10, progress=False,
+                     grid_size=9, n_samples=40)
+    middle = history.snapshots[1]
+    nf.fit(flow, nf.data.get("moons"), steps=20, batch_size=32, progress=False, seed=1)  # the flow moves on
+    samples, log_density = middle.samples, middle.log_density
+    assert middle.samples is samples  # drawn once, then kept
+    flow.load_state_dict(middle.state)
+    xs, ys = history.grid
+    assert log_density[4, 7].item() == pytest.approx(flow.log_prob(torch.tensor([[xs[7], ys[4]]])).item(), abs=1e-6)
+    torch.manual_seed(0)  # the run's seed: its first draw is the snapshots' base noise
+    assert torch.allclose(samples, flow.sample(40), atol=1e-6)
+
+
 def test_training_repeats_exactly_with_the_same_seed():
     runs = []
     for _ in range(2):
