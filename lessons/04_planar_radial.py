@@ -191,12 +191,13 @@ assert abs(fold_distance - 1.354) < 1e-3 and (images[0] - images[1]).norm() < 1e
 # %% mystnb={"image": {"alt": "Two panels. Left: the planar map along w for w.u = -2, -1, 0 and 2; the curves with w.u of at least -1 always increase, the one at -2 goes down and up again. Right: a square grid under the map with w.u = -2, its lines folding back on themselves in a dark band where the plane lies three layers deep."}}
 fig, (ax_scalar, ax_grid) = plt.subplots(1, 2, figsize=(9, 4), layout="constrained")
 a = torch.linspace(-4, 4, 400)
-for c, style in ((-2.0, "r-"), (-1.0, "k--"), (0.0, "0.6"), (2.0, "b-")):
-    ax_scalar.plot(a, a + c * torch.tanh(a), style, label=f"w·u = {c:g}")
+for c, colour, dashes in ((-2.0, viz.OKABE_ITO["vermillion"], "-"), (-1.0, "k", "--"), (0.0, "0.6", "-"),
+                          (2.0, viz.OKABE_ITO["blue"], "-")):  # colour-blind safe
+    ax_scalar.plot(a, a + c * torch.tanh(a), color=colour, ls=dashes, label=f"w·u = {c:g}")
 ax_scalar.set(xlabel="a = w·z + b", ylabel="w·x + b", title="the planar map along w", aspect="equal")
 ax_scalar.legend(fontsize=8)
 viz.plot_warped_grid(lambda p: planar_map(p.double(), w_fold, u_fold, b_fold)[0], ((-3, 3), (-3, 3)), ax_grid,
-                     lines=21, color="r", title="a grid under the map with w·u = -2")
+                     lines=21, color=viz.OKABE_ITO["vermillion"], title="a grid under the map with w·u = -2")
 plt.show()
 
 # %% [markdown]

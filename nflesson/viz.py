@@ -9,7 +9,9 @@ deficiency). Categorical colours (target, model, base; the curves of several mod
 Okabe & Ito's palette (Color Universal Design, 2008): every pair of its eight colours stays apart
 when protanopia, deuteranopia or tritanopia is simulated (tests/test_viz_widgets.py checks it with
 Machado et al.'s 2009 model). Ten classes (the digits) get ``class_style(k)``: Okabe-Ito colour k
-mod 8 and a marker of its own, so the two colours used twice are told apart by shape.
+mod 8 and a marker of its own, so the two colours used twice are told apart by shape. Points
+coloured by where they start (``position_colors``, the transformation pictures) use a hue wheel
+that darkens outwards: there colour follows neighbourhoods, and brightness carries the radius.
 
 Every function checks its arguments before it draws anything or writes a file (nflesson.checks):
 bounds are one (low, high) pair of finite numbers with low < high per dimension, grid sizes are
