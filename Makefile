@@ -36,10 +36,12 @@ test: $(STAMP)
 lessons: $(STAMP)
 	$(BIN)/python tools/course.py build
 
-# Time every lesson (and its peak memory), then race nflesson's flows against zuko's;
-# writes benchmarks/lessons.md and benchmarks/compare.md (about 1 hour on 2 cores).
+# Time every lesson (and its peak memory), then the training loops' time outside their steps, then
+# race nflesson's flows against the other libraries; writes benchmarks/lessons.md,
+# benchmarks/fit_overhead.md and benchmarks/compare.md (about 1 hour on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lessons.py
+	$(BIN)/python benchmarks/fit_overhead.py
 	$(BIN)/python benchmarks/compare.py
 
 # The student edition: solutions removed, outputs cleared, in student/ (git-ignored).

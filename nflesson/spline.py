@@ -60,33 +60,38 @@ def knots(raw, bound):
     derivatives MIN_DERIVATIVE + softplus(clamp(raw, DERIVATIVE_BOUND) + shift), end derivatives 1.
     Bin slopes stay in [1 / MAX_BIN_SLOPE, MAX_BIN_SLOPE], inner derivatives in [MIN_DERIVATIVE,
     MAX_DERIVATIVE], whatever ``raw``. All-zero ``raw`` gives equal bins and unit derivatives: the identity."""
+    xs_ys, ds = _knots(raw, bound)
+    return xs_ys[..., 0, :], xs_ys[..., 1, :], ds
+
+
+def _knots(raw, bound):
+    """``knots`` with xs and ys stacked, (..., 2, bins + 1), and ds (..., bins + 1): widths and
+    heights go through one softmax and one cumulative sum."""
     bins = (raw.shape[-1] + 1) // 3
-    raw_widths, raw_heights, raw_derivatives = raw.split([bins, bins, bins - 1], dim=-1)
-
-    def positions(raw_sizes):
-        sizes = MIN_BIN + (1 - MIN_BIN * bins) * torch.softmax(soft_clamp(raw_sizes, SIZE_BOUND), dim=-1)
-        inner = bound * (2 * torch.cumsum(sizes[..., :-1], dim=-1) - 1)
-        ends = inner.new_full(inner.shape[:-1] + (1,), bound)
-        return torch.cat([-ends, inner, ends], dim=-1)  # the ends are exactly -bound and bound
-
+    raw_sizes, raw_derivatives = raw.split([2 * bins, bins - 1], dim=-1)
+    sizes = MIN_BIN + (1 - MIN_BIN * bins) * torch.softmax(
+        soft_clamp(raw_sizes.unflatten(-1, (2, bins)), SIZE_BOUND), dim=-1)
+    inner = bound * (2 * torch.cumsum(sizes[..., :-1], dim=-1) - 1)
+    ends = inner.new_full(inner.shape[:-1] + (1,), bound)
     ones = raw.new_ones(raw.shape[:-1] + (1,))
-    inner = MIN_DERIVATIVE + F.softplus(soft_clamp(raw_derivatives, DERIVATIVE_BOUND) + _DERIVATIVE_SHIFT)
-    return positions(raw_widths), positions(raw_heights), torch.cat([ones, inner, ones], dim=-1)
+    derivatives = MIN_DERIVATIVE + F.softplus(soft_clamp(raw_derivatives, DERIVATIVE_BOUND) + _DERIVATIVE_SHIFT)
+    return torch.cat([-ends, inner, ends], dim=-1), torch.cat([ones, derivatives, ones], dim=-1)
 
 
 def rational_quadratic(x, raw, bound, inverse=False):
     """The spline (or with ``inverse=True`` its inverse) applied elementwise to ``x`` (...),
     with parameters ``raw`` (..., 3 bins - 1); returns (output, log|f'|) of the direction
     called, both shaped like x. Outside [-bound, bound]: the identity, log-derivative 0."""
-    xs, ys, ds = knots(raw, bound)
+    xs_ys, ds = _knots(raw, bound)
     inside = (x >= -bound) & (x <= bound)
     x_in = x.clamp(-bound, bound)
     # the bin: how many inner knots lie at or left of the point (0 .. bins - 1)
-    edges = ys if inverse else xs
-    k = (edges[..., 1:-1] <= x_in.unsqueeze(-1)).sum(-1, keepdim=True)
-    x0, x1 = xs.gather(-1, k).squeeze(-1), xs.gather(-1, k + 1).squeeze(-1)
-    y0, y1 = ys.gather(-1, k).squeeze(-1), ys.gather(-1, k + 1).squeeze(-1)
-    d0, d1 = ds.gather(-1, k).squeeze(-1), ds.gather(-1, k + 1).squeeze(-1)
+    edges = xs_ys[..., int(inverse), 1:-1]
+    k = (edges <= x_in.unsqueeze(-1)).sum(-1, keepdim=True)
+    # x_k, x_{k+1}, y_k, y_{k+1}, d_k, d_{k+1} in one gather
+    table = torch.cat([xs_ys, ds.unsqueeze(-2)], dim=-2)  # (..., 3, bins + 1)
+    ends = table.gather(-1, torch.cat([k, k + 1], -1).unsqueeze(-2).expand(*k.shape[:-1], 3, 2))
+    x0, x1, y0, y1, d0, d1 = ends.flatten(-2).unbind(-1)
     w, h = x1 - x0, y1 - y0
     s = h / w
     bend = d0 + d1 - 2 * s
