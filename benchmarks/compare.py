@@ -27,6 +27,21 @@ time, and the mean gap with its range over the seeds. Needs zuko: pip install -e
 Prints a Markdown table for the unconditional flows and one for the conditional ones; a run with
 the default steps, seeds and targets of a table's flows (all of them) also writes it to
 benchmarks/compare.md or benchmarks/compare_conditional.md, and into README.md.
+
+Two more tables (``--tables peers digits``), timed in CPU time of the process (time.process_time,
+steadier than the wall clock on a shared machine; every library runs on one thread):
+
+- peers (benchmarks/compare_peers.md): RealNVP, MAF and autoregressive NSF of nflesson, zuko,
+  nflows, normflows and FlowJAX (benchmarks/peers.py builds them at the same sizes) trained side
+  by side on the same batches with Adam at the same learning rate and schedule, the libraries
+  taking turns in a rotating order; FlowJAX's jit-compiled step is timed after its first call,
+  whose time (the compilation) is reported apart.
+- digits (benchmarks/compare_digits.md): realnvp and maf in 64 dimensions against zuko's RealNVP
+  and MAF of the same parameter count on the 8x8 digits (800 steps of 256 training images, each
+  batch freshly dequantized with the same noise for both, nflesson's LogitPixels(17) as the pixel-
+  to-real map of both; at the learning rate of the other tables and at nf.fit's default), scored
+  in test bits per dimension (10 draws of the dequantization noise per test image, the same for
+  both).
 """
 
 import argparse
@@ -36,6 +51,7 @@ import platform
 import statistics
 import time
 
+import peers  # before torch: it sets JAX to one CPU thread
 import torch
 import zuko
 from publish import publish
@@ -60,6 +76,19 @@ CONDITIONAL_FLOWS = {  # the flow given the width k of the context
                         lambda k: zuko.flows.NSF(2, k, bins=8, transforms=4, hidden_features=(64, 64))),
 }
 LR, BATCH, TEST_SIZE, TEST_SEED = 1e-3, 512, 20_000, 12345
+PEER_TARGETS = ["moons", "checkerboard"]
+PEER_DEFAULTS = {"peer_steps": 1000, "peer_seeds": [0, 1, 2], "peer_targets": PEER_TARGETS}
+DIGITS_FLOWS = {
+    "RealNVP": (lambda: nf.flows.realnvp(64, layers=8, hidden=64),
+                lambda: zuko.flows.RealNVP(64, transforms=8, hidden_features=(64, 64))),
+    "RealNVP (alternating)": (lambda: nf.flows.realnvp(64, layers=8, hidden=64, mask="alternating"),
+                              lambda: zuko.flows.RealNVP(64, transforms=8, hidden_features=(64, 64))),
+    "MAF": (lambda: nf.flows.maf(64, layers=8, hidden=64),
+            lambda: zuko.flows.MAF(64, transforms=8, hidden_features=(64, 64))),
+}
+DIGITS_LRS, DIGITS_BATCH, DIGITS_DRAWS = (1e-3, 3e-3), 256, 10
+DIGITS_DEFAULTS = {"digits_steps": 800, "digits_seeds": [0, 1, 2, 3, 4]}
+TABLES = ["compare", "compare_conditional", "peers", "digits"]
 
 
 def parameter_count(model):
@@ -138,6 +167,158 @@ def spread(values, digits):
     return f"{statistics.mean(values):.{digits}f} [{min(values):.{digits}f}, {max(values):.{digits}f}]"
 
 
+def run_peers(target_name, family, seed, steps):
+    """Train the family of nflesson and of every peer side by side on the same batches; for each
+    library (nflesson first) its parameter count, median ms per step, compile seconds (FlowJAX)
+    and gap."""
+    target = nf.data.get(target_name)
+    builders = {"RealNVP": lambda: nf.flows.realnvp(2, layers=8, hidden=64),
+                "MAF": lambda: nf.flows.maf(2, layers=8, hidden=64),
+                "NSF": lambda: nf.flows.nsf(2, layers=4, hidden=64, bins=8, autoregressive=True)}
+    torch.manual_seed(seed)
+    ours = builders[family]()
+    trainees = [peers.TorchTrainee(ours, ours.log_prob, steps, LR)]
+    for library in peers.PEERS:
+        torch.manual_seed(seed)
+        trainees.append(peers.peer(library, family, 2, steps, LR, seed))
+    generator = torch.Generator().manual_seed(seed)
+    for step in range(steps):
+        x = target.sample(BATCH, generator=generator)
+        batches = [trainee.prepare(x) for trainee in trainees]
+        turn = step % len(trainees)
+        for k in [*range(turn, len(trainees)), *range(turn)]:
+            trainees[k].step(batches[k])
+    test = target.sample(TEST_SIZE, generator=torch.Generator().manual_seed(TEST_SEED))
+    log_p = target.log_prob(test)
+    return [(t.parameters, 1000 * statistics.median(t.times), t.compile_seconds, t.score(test, log_p)[1])
+            for t in trainees]
+
+
+def peers_table(args):
+    """Race nflesson against every peer, per family and target; the Markdown tables."""
+    libraries = ["nflesson", *peers.PEERS]
+    rows, summary = [], {}
+    for family in peers.FAMILIES:
+        for target_name in args.peer_targets:
+            results = [run_peers(target_name, family, seed, args.peer_steps) for seed in args.peer_seeds]
+            ours_ms = statistics.median(r[0][1] for r in results)
+            ours_gap = [r[0][3] for r in results]
+            for i, library in enumerate(libraries):
+                count = results[0][i][0]
+                ms = statistics.median(r[i][1] for r in results)
+                gaps = [r[i][3] for r in results]
+                compiled = [r[i][2] for r in results if r[i][2] is not None]
+                behind = statistics.mean(ours_gap) - statistics.mean(gaps)
+                summary.setdefault((family, library), []).append((ours_ms / ms, behind, count, compiled))
+                rows.append(f"| {family} | {target_name} | {library} | {count:,} | {ms:.2f} | {ours_ms / ms:.2f} "
+                            f"| {statistics.median(compiled):.1f} |" if compiled else
+                            f"| {family} | {target_name} | {library} | {count:,} | {ms:.2f} | {ours_ms / ms:.2f} | - |")
+                rows[-1] += f" {spread(gaps, 4)} | {behind:+.4f} |"
+                print(rows[-1], flush=True)
+    lines = []
+    for (family, library), entries in summary.items():
+        if library == "nflesson":
+            continue
+        ours_count = summary[(family, "nflesson")][0][2]
+        compiled = [c for e in entries for c in e[3]]
+        lines.append(f"| {family} | {library} | {ours_count:,} / {entries[0][2]:,} "
+                     f"| {statistics.median(e[0] for e in entries):.2f} "
+                     f"| {statistics.mean(e[1] for e in entries):+.4f} "
+                     f"| {f'{statistics.median(compiled):.1f}' if compiled else '-'} |")
+    return "\n".join([
+        f"Measured {datetime.date.today()} on {os.cpu_count()} CPU cores ({platform.machine()}) shared with other work, "
+        f"one thread per library, CPU time of the process; torch {torch.__version__}, zuko {zuko.__version__}, "
+        f"nflows {version('nflows')}, normflows {version('normflows')}, FlowJAX {version('flowjax')} "
+        f"(jax {version('jax')}), Python {platform.python_version()}.",
+        f"{args.peer_steps} steps of Adam (lr {LR:g}, cosine decay to lr/100), batch {BATCH}, the same batches for "
+        f"every library, seeds {', '.join(map(str, args.peer_seeds))}; targets {', '.join(args.peer_targets)}. "
+        "ms/step: median over seeds of the median step; ratio: nflesson's ms/step over the library's (below 1: "
+        "nflesson is faster); gap: KL divergence from the target in nats on "
+        f"{TEST_SIZE:,} fresh samples, mean [min, max] over seeds; nflesson behind: nflesson's mean gap minus the "
+        "library's (negative: nflesson closer to the target). FlowJAX's first step compiles it (compile, in "
+        "seconds, median over seeds), left out of its ms/step.",
+        "",
+        "| flow | peer | parameters (nflesson / peer) | ms/step ratio nflesson/peer | nflesson behind (nats, mean "
+        "over targets) | peer's compile (s) |",
+        "|---|---|---|---:|---:|---:|",
+        *lines,
+        "",
+        "| flow | target | library | parameters | ms/step | ratio | compile (s) | gap (nats) | nflesson behind (nats) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        *rows,
+    ])
+
+
+def version(name):
+    import importlib.metadata
+
+    return importlib.metadata.version(name)
+
+
+def run_digits(family, seed, steps, lr, digits, logit):
+    """nflesson's and zuko's flow of the family on the digits, side by side; (ms per step, test
+    bits per dimension) for each."""
+    make_ours, make_zuko = DIGITS_FLOWS[family]
+    torch.manual_seed(seed)
+    ours = nf.Flow([*make_ours().layers, nf.LogitPixels(digits.levels)])
+    torch.manual_seed(seed)
+    theirs = make_zuko()
+
+    def zuko_log_prob(y):
+        z, log_det = logit.inverse(y)
+        return theirs().log_prob(z) + log_det
+
+    trainees = [peers.TorchTrainee(ours, ours.log_prob, steps, lr), peers.TorchTrainee(theirs, zuko_log_prob, steps, lr)]
+    generator = torch.Generator().manual_seed(seed)
+    for step in range(steps):
+        rows = torch.randint(len(digits.train), (DIGITS_BATCH,), generator=generator)
+        y = nf.dequantize(digits.train[rows], generator)
+        for trainee in trainees if step % 2 == 0 else trainees[::-1]:
+            trainee.step(y)
+    noise = torch.Generator().manual_seed(TEST_SEED)
+    draws = [nf.dequantize(digits.test, noise) for _ in range(DIGITS_DRAWS)]
+    with torch.no_grad():
+        return [(1000 * statistics.median(t.times),
+                 nf.bits_per_dim(-torch.stack([t.log_prob(y) for y in draws]).mean().item())) for t in trainees]
+
+
+def digits_table(args):
+    """nflesson against zuko in 64 dimensions on the digits; the Markdown table."""
+    digits, logit = nf.data.digits(), nf.LogitPixels(17)
+    rows, verdicts = [], []
+    for family in DIGITS_FLOWS:
+        for lr in DIGITS_LRS:
+            results = [run_digits(family, seed, args.digits_steps, lr, digits, logit) for seed in args.digits_seeds]
+            ours_ms, zuko_ms = (statistics.median(r[k][0] for r in results) for k in (0, 1))
+            ours, theirs = ([r[k][1] for r in results] for k in (0, 1))
+            verdicts.append(verdict(ours, theirs) if len(results) > 1 else "one seed")
+            sd = (lambda v: f" sd {statistics.stdev(v):.4f}") if len(results) > 1 else (lambda v: "")
+            rows.append(f"| {family} | {lr:g} | {spread(ours, 4)}{sd(ours)} | {spread(theirs, 4)}{sd(theirs)} "
+                        f"| {statistics.mean(ours) - statistics.mean(theirs):+.4f} | {ours_ms:.2f} | {zuko_ms:.2f} "
+                        f"| {ours_ms / zuko_ms:.2f} | {verdicts[-1]} |")
+            print(rows[-1], flush=True)
+    counts = "; ".join(f"{name} {peers.parameter_count(ours()):,} (nflesson) and {peers.parameter_count(theirs()):,} "
+                       f"(zuko)" for name, (ours, theirs) in DIGITS_FLOWS.items())
+    return "\n".join([
+        f"Measured {datetime.date.today()} on {os.cpu_count()} CPU cores ({platform.machine()}) shared with other work, "
+        f"one thread, CPU time of the process; torch {torch.__version__}, zuko {zuko.__version__}, Python "
+        f"{platform.python_version()}.",
+        f"The 8x8 digits (64 dimensions, 1,000 training images): {args.digits_steps} steps of Adam (cosine decay to "
+        f"lr/100), batch {DIGITS_BATCH} freshly dequantized, seeds {', '.join(map(str, args.digits_seeds))}; "
+        f"test bits/dim of the 500 test images ({DIGITS_DRAWS} draws of the dequantization noise), mean [min, max] "
+        f"and standard deviation over seeds. Parameters: {counts}.",
+        "",
+        "| flow | lr | nflesson bits/dim | zuko bits/dim | difference | nflesson ms/step | zuko ms/step | ratio "
+        "| nflesson's bits/dim |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        *rows,
+        "",
+        "nflesson's bits/dim: " + ", ".join(f"{name} in {verdicts.count(name)}" for name in dict.fromkeys(verdicts))
+        + f" of {len(rows)} rows (tied: higher, by less than twice the standard error of the difference over the "
+        "seeds).",
+    ])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=2000)
@@ -148,8 +329,26 @@ def main():
                         help="the targets of the conditional flows")
     parser.add_argument("--flows", nargs="+", default=[*FLOWS, *CONDITIONAL_FLOWS],
                         choices=[*FLOWS, *CONDITIONAL_FLOWS])
+    parser.add_argument("--tables", nargs="+", default=TABLES, choices=TABLES,
+                        help="which tables to make (compare: the unconditional flows against zuko; "
+                        "compare_conditional; peers: every library in 2-D; digits: 64-D against zuko)")
+    parser.add_argument("--peer-steps", type=int, default=PEER_DEFAULTS["peer_steps"])
+    parser.add_argument("--peer-seeds", type=int, nargs="+", default=PEER_DEFAULTS["peer_seeds"])
+    parser.add_argument("--peer-targets", nargs="+", default=PEER_TARGETS, choices=nf.data.names())
+    parser.add_argument("--digits-steps", type=int, default=DIGITS_DEFAULTS["digits_steps"])
+    parser.add_argument("--digits-seeds", type=int, nargs="+", default=DIGITS_DEFAULTS["digits_seeds"])
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if "peers" in args.tables:
+        table = peers_table(args)
+        print(table)
+        if all(getattr(args, name) == value for name, value in PEER_DEFAULTS.items()):
+            publish("compare_peers.md", table)
+    if "digits" in args.tables:
+        table = digits_table(args)
+        print(table)
+        if all(getattr(args, name) == value for name, value in DIGITS_DEFAULTS.items()):
+            publish("compare_digits.md", table)
     defaults = all(getattr(args, name) == parser.get_default(name) for name in ("steps", "seeds"))
     groups = [  # (file, flows, targets, what the gap is, parameter counts, whether the targets are the defaults)
         ("compare.md", FLOWS, args.targets, "the KL divergence from the target",
@@ -162,7 +361,7 @@ def main():
          args.conditional_targets == CONDITIONAL_TARGETS),
     ]
     for file, group, targets, gap, counts, default_targets in groups:
-        names = [name for name in args.flows if name in group]
+        names = [name for name in args.flows if name in group] if file[:-3] in args.tables else []
         if names:
             table = race(names, targets, args, gap, counts)
             print(table)

@@ -20,7 +20,7 @@ def test_compare_races_both_libraries_on_the_same_batches():
     before = (BENCHMARKS / "compare.md").read_text()
     before_conditional = (BENCHMARKS / "compare_conditional.md").read_text()
     out = run_script(BENCHMARKS / "compare.py", "--steps", "3", "--seeds", "0", "1", "--targets", "moons",
-                     "--conditional-targets", "ring_by_radius")
+                     "--conditional-targets", "ring_by_radius", "--tables", "compare", "compare_conditional")
     rows = [line for line in out.splitlines() if line.startswith(("| RealNVP |", "| MAF |", "| NSF"))]
     assert len(rows) == 10  # five flows; each row printed as it finishes, then again in the table
     assert "| NSF conditional | ring_by_radius |" in rows[-1]
@@ -38,6 +38,29 @@ def test_compare_races_both_libraries_on_the_same_batches():
     assert (BENCHMARKS / "compare_conditional.md").read_text() == before_conditional
 
 
+def test_compare_races_the_peers_and_the_digits():
+    for library in ("zuko", "nflows", "normflows", "flowjax"):
+        pytest.importorskip(library)
+    before = {name: (BENCHMARKS / name).read_text() for name in ("compare_peers.md", "compare_digits.md")}
+    out = run_script(BENCHMARKS / "compare.py", "--tables", "peers", "digits", "--peer-steps", "3", "--peer-seeds",
+                     "0", "--peer-targets", "moons", "--digits-steps", "3", "--digits-seeds", "0", "1")
+    lines = out.splitlines()
+    for family in ("RealNVP", "MAF", "NSF"):
+        rows = [line for line in lines if line.startswith(f"| {family} | moons |")]
+        assert [row.split("|")[3].strip() for row in rows[-5:]] == ["nflesson", "zuko", "nflows", "normflows", "FlowJAX"]
+        assert rows[-1].split("|")[7].strip() != "-"  # FlowJAX's compile time, apart from its steps
+        summary = [line for line in lines if line.startswith(f"| {family} | FlowJAX |")]
+        assert summary and float(summary[-1].split("|")[4]) > 0
+    digits = [line for line in lines if line.startswith(("| RealNVP | 0.00", "| RealNVP (alternating) | 0.00",
+                                                          "| MAF | 0.00"))]
+    assert len(digits) == 12  # three flows at two learning rates, printed as they finish, then in the table
+    for row in digits:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert "sd" in cells[2] and cells[2].count("[") == 1 and cells[8] in ("ahead", "tied", "behind")
+    assert "RealNVP 83,456 (nflesson) and 83,456 (zuko); MAF 133,120 (nflesson) and 133,120 (zuko)." in out
+    assert all((BENCHMARKS / name).read_text() == text for name, text in before.items()), "a short run must not publish"
+
+
 def test_lessons_benchmark_times_a_notebook(tmp_path):
     lesson = tmp_path / "01_tiny.py"
     lesson.write_text("# %%\nx = sum(range(10))\n")
@@ -47,13 +70,25 @@ def test_lessons_benchmark_times_a_notebook(tmp_path):
     assert 0 < seconds < 60 and 0 < mib < 1536 and row.endswith("| ok |")
 
 
+def test_fit_overhead_times_each_loop_against_its_bare_steps():
+    before = (BENCHMARKS / "fit_overhead.md").read_text()
+    out = run_script(BENCHMARKS / "fit_overhead.py", "--steps", "4", "--repeats", "1")
+    rows = [line for line in out.splitlines() if line.startswith("| fit")]
+    assert [row.split("|")[1].split(":")[0].strip() for row in rows] == ["fit", "fit_reverse_kl", "fit_flow_matching"]
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == "4" and cells[2] == "5" and cells[5].endswith("%")
+    assert (BENCHMARKS / "fit_overhead.md").read_text() == before, "a short run must not overwrite the table"
+
+
 def test_profile_step_reports_the_optimizer_share():
     out = run_script(BENCHMARKS / "profile_step.py", "maf")
     assert "Self CPU time total" in out
     assert "maf:" in out and "ms per step under the profiler, optimizer step" in out
 
 
-@pytest.mark.parametrize("name", ["lessons.md", "compare.md", "compare_conditional.md"])
+@pytest.mark.parametrize("name", ["lessons.md", "compare.md", "compare_conditional.md", "fit_overhead.md",
+                                  "compare_peers.md", "compare_digits.md"])
 def test_readme_shows_the_benchmark_tables_as_written(name):
     sys.path.insert(0, str(BENCHMARKS))
     from publish import readme_block

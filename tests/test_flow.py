@@ -206,6 +206,22 @@ def test_realnvp_masks_alternate_and_need_two_dimensions():
         nf.flows.realnvp(1)
 
 
+@pytest.mark.parametrize("dim", [4, 5])
+def test_realnvp_alternating_masks_split_by_slices_as_by_gathers(dim):
+    flow = randomize(nf.flows.realnvp(dim, layers=3, hidden=8, mask="alternating").double())
+    even = [i % 2 == 0 for i in range(dim)]
+    assert [layer.mask.tolist() for layer in flow.layers] == [even, [not k for k in even], even]
+    assert [layer.block for layer in flow.layers] == ["even", "odd", "even"]
+    z = real_points(20, dim)
+    x, log_det = flow(z)
+    back, log_det_back = flow.inverse(x)
+    for layer in flow.layers:
+        layer.block = None  # the general path: index, concatenate, unshuffle
+    x_gathered, log_det_gathered = flow(z)
+    assert torch.equal(x, x_gathered) and torch.equal(log_det, log_det_gathered)
+    assert torch.allclose(back, z, atol=1e-12) and torch.allclose(log_det_back, -log_det, atol=1e-12)
+
+
 def test_glow_steps_are_actnorm_lulinear_coupling_from_the_data_side():
     flow = nf.flows.glow(4, layers=3, hidden=8)
     assert [type(layer) for layer in flow.layers] == [nf.AffineCoupling, nf.LULinear, nf.ActNorm] * 3
