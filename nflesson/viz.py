@@ -361,17 +361,17 @@ def plot_warped_grid(transform, bounds, ax=None, lines=13, resolution=200, color
     _check_title(title)
     (x0, x1), (y0, y1) = bounds
     t = torch.linspace(0, 1, resolution, dtype=_dtype_of(transform))
-    images = []  # every line mapped (and checked) before anything is drawn
+    grid_lines = []
     for s in torch.linspace(0, 1, lines):
-        for line in (torch.stack([x0 + (x1 - x0) * t, torch.full_like(t, y0 + (y1 - y0) * s)], -1),
-                     torch.stack([torch.full_like(t, x0 + (x1 - x0) * s), y0 + (y1 - y0) * t], -1)):
-            out = transform(line)
-            out = out[0] if isinstance(out, tuple) else out
-            if not isinstance(out, torch.Tensor) or tuple(out.shape) != (resolution, 2):
-                raise ValueError(f"transform must map points (n, 2) to points (n, 2) (or return (points, log_det)), "
-                                 f"got {type_name(out)} of shape {tuple(getattr(out, 'shape', ()))} for {resolution} "
-                                 "points")
-            images.append(out.detach())
+        grid_lines += [torch.stack([x0 + (x1 - x0) * t, torch.full_like(t, y0 + (y1 - y0) * s)], -1),
+                       torch.stack([torch.full_like(t, x0 + (x1 - x0) * s), y0 + (y1 - y0) * t], -1)]
+    points = torch.cat(grid_lines)
+    out = transform(points)  # every line in one call (one ODE solve for a continuous flow), checked before drawing
+    out = out[0] if isinstance(out, tuple) else out
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(points.shape):
+        raise ValueError(f"transform must map points (n, 2) to points (n, 2) (or return (points, log_det)), "
+                         f"got {type_name(out)} of shape {tuple(getattr(out, 'shape', ()))} for {len(points)} points")
+    images = out.detach().split(resolution)
     fig, ax = _axes(ax)
     for out in images:
         ax.plot(out[:, 0], out[:, 1], color=color, lw=0.7, alpha=0.8)
