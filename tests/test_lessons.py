@@ -1,6 +1,7 @@
 """The lessons as files: each .py source has its executed .ipynb pair, in sync, clean to render
 on GitHub, with exercises the learner answers (no solution runs with the lesson) and links that
-lead somewhere. (Running them is nbval's job: pytest collects lessons/*.ipynb with --nbval-lax.)"""
+lead somewhere. (Running them is tests/test_course.py's job: it runs the student edition, each
+lesson alone in an empty folder, as it is handed out.)"""
 
 import ast
 import json
