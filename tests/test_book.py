@@ -281,6 +281,18 @@ def check_page(page, url, notebook, maths):
 
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
+def loopback_only(outside):
+    """A Playwright route handler that lets requests to 127.0.0.1 through and refuses every other,
+    noting its URL in ``outside``."""
+    def handle(route):
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+    return handle
+
+
 def test_site_in_chromium(server, tmp_path):
     sync_playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").sync_playwright
     with_gif = [nb for nb in LESSONS if outputs(nb, "image/gif")]
@@ -291,12 +303,7 @@ def test_site_in_chromium(server, tmp_path):
 
     outside, errors = [], []
 
-    def only_loopback(route):
-        if urlparse(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
+    only_loopback = loopback_only(outside)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -380,12 +387,7 @@ def test_site_passes_an_axe_core_audit(server):
     pages += [("dark", "index.html"), ("dark", f"lessons/{LESSONS[0].stem}.html")]
     outside, findings = [], {}
 
-    def only_loopback(route):
-        if urlparse(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
+    only_loopback = loopback_only(outside)
 
     axe = axe_module.Axe()  # axe.min.js from the package's folder: nothing is fetched
     with sync_playwright() as playwright:
