@@ -27,7 +27,7 @@ def mlp(inputs, hidden, outputs, hidden_layers=2, context=0):
     sizes = [inputs + check_int(context, "context")] + [hidden] * check_positive_int(hidden_layers, "hidden_layers")
     layers = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+        layers += [nn.Linear(n_in, n_out), nn.ReLU(inplace=True)]  # in place: the same numbers, one tensor fewer
     return zero_last_layer(nn.Sequential(*layers, nn.Linear(hidden, outputs)))
 
 
@@ -83,7 +83,7 @@ class MADE(nn.Module):
         self.register_buffer("degrees", in_degrees)
         layers, previous = [], torch.cat([in_degrees, torch.zeros(context, dtype=torch.long)])  # c: degree 0
         for _ in range(hidden_layers):
-            layers += [MaskedLinear(hidden_degrees[:, None] >= previous[None, :]), nn.ReLU()]
+            layers += [MaskedLinear(hidden_degrees[:, None] >= previous[None, :]), nn.ReLU(inplace=True)]
             previous = hidden_degrees
         layers.append(MaskedLinear(out_degrees[:, None] > previous[None, :]))
         self.net = zero_last_layer(nn.Sequential(*layers))
