@@ -59,7 +59,7 @@ class TrainingSettings:
     seed: int = 0
     progress: bool = True
     bounds: tuple = None
-    grid_size: int = 80
+    grid_size: int = 64
     n_samples: int = 1000
 
     def __post_init__(self):
@@ -172,17 +172,17 @@ def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=Non
     velocity module with a ``dim`` (e.g. ``VelocityMLP``), trained in place. ``data`` is a
     target or a tensor, as for ``fit``. ``settings``: those of ``TrainingSettings``, with
     defaults of their own here (steps=2000, batch_size=512, lr=1e-2, 25 snapshots,
-    grid_size=60: steps are cheap).
+    grid_size=48: steps are cheap, and each snapshot solves an ODE).
 
     Returns a History like ``fit``'s (objective "flow matching"; the states are those of
-    ``Flow([the ContinuousFlow])``). The snapshots are what costs: each solves the ODE with its
-    divergence on the grid, with ``snapshot_solver`` (default ``{"method": "rk4", "steps": 4}``:
+    ``Flow([the ContinuousFlow])``). Drawing the snapshots is what costs, when their pictures
+    are first read: each solves the ODE with its divergence on the grid, with ``snapshot_solver`` (default ``{"method": "rk4", "steps": 4}``:
     cheap, and only for the pictures); the flow keeps its own solver for everything else. A
     conditional flow (its velocity v(x, t, c)) trains on pairs, as in ``fit``: conditional flow
     matching, with snapshots for a few fixed contexts as there. ``transform`` is applied to
     every minibatch of data, as in ``fit`` (e.g. fresh dequantization noise at every step)."""
     settings = TrainingSettings.of("fit_flow_matching", settings, **{
-        "steps": 2000, "batch_size": 512, "lr": 1e-2, "frames": 25, "grid_size": 60,
+        "steps": 2000, "batch_size": 512, "lr": 1e-2, "frames": 25, "grid_size": 48,
         **_snapshot_defaults(flow_or_velocity, grid_size=40)})
     flow, continuous = _flow_of(flow_or_velocity)
     transformed = _transformer(flow, transform)
