@@ -70,12 +70,12 @@ def realnvp(dim=2, layers=8, hidden=64, additive=False, context=0, mask="halves"
     data keeps the first half. ``mask="alternating"`` alternates between keeping the even and
     the odd coordinates instead (the same in 2D; on an image stored row after row, a changed
     pixel's neighbours along its row are kept, which fits the 8x8 digits about 0.04 bits/dim
-    better at the same cost, benchmarks/compare_digits.md); any mask ``AffineCoupling`` takes
-    works, alternating with its complement. ``additive=True`` gives NICE's additive coupling
-    layers, a volume-preserving flow (log-det 0); NICE itself ends with a diagonal scaling,
-    which you add as ``Flow([*flow.layers, Affine(dim)])``. ``context`` = k > 0 makes it
-    conditional: q(x | c) for a context c of k numbers, which every conditioner reads
-    (nflesson.bijector)."""
+    better for about 7% more time per step, benchmarks/compare_digits.md); any mask that
+    ``AffineCoupling`` takes works, alternating with its complement. ``additive=True`` gives
+    NICE's additive coupling layers, a volume-preserving flow (log-det 0); NICE itself ends with
+    a diagonal scaling, which you add as ``Flow([*flow.layers, Affine(dim)])``. ``context`` =
+    k > 0 makes it conditional: q(x | c) for a context c of k numbers, which every conditioner
+    reads (nflesson.bijector)."""
     _check_sizes("realnvp", dim, layers, hidden, min_dim=2, context=context)
     check_flag(additive, "additive")
     return Flow([AffineCoupling(dim, m, hidden, additive, context=context) for m in _masks(dim, layers, mask)])
