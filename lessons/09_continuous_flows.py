@@ -469,7 +469,7 @@ assert all(10 < ratio < 300 for ratio in slowdown.values())
 # flow. The price is at evaluation. The ratio printed last is the time of the CNF's `log_prob`
 # on the 10,000 test points over the NSF's, on one thread: 40 evaluations of the velocity
 # network (RK4, 10 steps), each with a backward pass per dimension for the exact divergence,
-# against one pass through four spline layers. It came out between 20 and 25 in our runs on one
+# against one pass through four spline layers. It came out between 18 and 25 in our runs on one
 # machine (twice that with `dopri5`); it depends on the machine and on the two networks' sizes,
 # so expect a few tens rather than any exact number. Sampling costs the same solve without the
 # divergence. Training, on the other hand, is cheap per step (no solver), though it needs more
@@ -712,7 +712,7 @@ questions["nfe"].check(answer)
 #   came within about 0.10 nats of the moons and 0.04 of the eight Gaussians, better than
 #   RealNVP, on a par with NSF on the Gaussians; scoring and sampling cost an ODE solve
 #   (NFE 80 to 90 with `dopri5`; RK4 with 10 steps, NFE 40, scored as well to a thousandth of
-#   a nat on average), some 20 to 25 times the NSF's time here.
+#   a nat on average), some 18 to 25 times the NSF's time here.
 # - A maximum-likelihood step through the solver cost tens of flow-matching steps; in the time
 #   of 40 of them, flow matching got three times closer to the moons.
 # - The learned paths bend (about a third longer than straight lines), yet 8 Euler steps put
