@@ -89,13 +89,15 @@ def measure(steps, repeats):
     for name, make, run, plain in cases(steps):
         runs, bares, draws = [], [], []
         cpu_seconds(lambda: plain(make()))  # warm-up: a process's first runs pay for allocations
-        for _ in range(repeats):  # the run and the bare loop take turns
-            torch.manual_seed(0)
-            seconds, history = cpu_seconds(lambda: run(make()))
-            runs.append(seconds)
-            draws.append(cpu_seconds(lambda: [s.samples for s in history.snapshots])[0])
-            torch.manual_seed(0)
-            bares.append(cpu_seconds(lambda: plain(make()))[0])
+        for repeat in range(repeats):  # the run and the bare loop take turns, each first every other time
+            for which in ("run", "bare") if repeat % 2 == 0 else ("bare", "run"):
+                torch.manual_seed(0)
+                if which == "bare":
+                    bares.append(cpu_seconds(lambda: plain(make()))[0])
+                    continue
+                seconds, history = cpu_seconds(lambda: run(make()))
+                runs.append(seconds)
+                draws.append(cpu_seconds(lambda: [s.samples for s in history.snapshots])[0])
         run_s, bare_s, draw_s = statistics.median(runs), statistics.median(bares), statistics.median(draws)
         rows.append((name, len(history.losses), len(history.snapshots), run_s, bare_s, draw_s))
         print(f"{name}: {len(history.losses)} steps, run {run_s:.2f} s, bare {bare_s:.2f} s, outside the steps "
