@@ -57,7 +57,6 @@ import zuko
 from publish import publish
 
 import nflesson as nf
-from nflesson.train import optimizer_and_schedule
 
 TARGETS = ["moons", "eight_gaussians", "checkerboard", "banana"]
 FLOWS = {
@@ -91,33 +90,6 @@ DIGITS_DEFAULTS = {"digits_steps": 800, "digits_seeds": [0, 1, 2, 3, 4]}
 TABLES = ["compare", "compare_conditional", "peers", "digits"]
 
 
-def parameter_count(model):
-    return sum(p.numel() for p in model.parameters())
-
-
-class Trainee:
-    """One model with its optimizer, its loss and the times of its steps."""
-
-    def __init__(self, model, log_prob, steps):
-        self.model, self.log_prob, self.times = model, log_prob, []
-        self.optimizer, self.schedule = optimizer_and_schedule(model.parameters(), LR, steps)
-
-    def step(self, x):
-        start = time.perf_counter()
-        loss = -self.log_prob(x).mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.schedule.step()
-        self.times.append(time.perf_counter() - start)
-
-    @torch.no_grad()
-    def score(self, x, log_p):
-        """(test NLL, gap): gap = mean(log p(x) - log q(x)) estimates KL(p || q)."""
-        log_q = self.log_prob(x)
-        return -log_q.mean().item(), (log_p - log_q).mean().item()
-
-
 def makers(flow_name, target):
     """nflesson's and zuko's constructors of the flow, for a conditional target's context width."""
     if flow_name in FLOWS:
@@ -136,10 +108,13 @@ def run(target_name, flow_name, seed, steps):
     torch.manual_seed(seed)
     theirs = make_zuko()
     if flow_name in FLOWS:
-        trainees = [Trainee(ours, ours.log_prob, steps), Trainee(theirs, lambda x: theirs().log_prob(x), steps)]
+        trainees = [peers.TorchTrainee(ours, ours.log_prob, steps, LR, time.perf_counter),
+                    peers.TorchTrainee(theirs, lambda x: theirs().log_prob(x), steps, LR, time.perf_counter)]
     else:  # batches are pairs (x, c)
-        trainees = [Trainee(ours, lambda pair: ours.log_prob(pair[0], context=pair[1]), steps),
-                    Trainee(theirs, lambda pair: theirs(pair[1]).log_prob(pair[0]), steps)]
+        trainees = [peers.TorchTrainee(ours, lambda pair: ours.log_prob(pair[0], context=pair[1]), steps, LR,
+                                       time.perf_counter),
+                    peers.TorchTrainee(theirs, lambda pair: theirs(pair[1]).log_prob(pair[0]), steps, LR,
+                                       time.perf_counter)]
     generator = torch.Generator().manual_seed(seed)
     for step in range(steps):
         x = target.sample(BATCH, generator=generator)
@@ -352,11 +327,11 @@ def main():
     defaults = all(getattr(args, name) == parser.get_default(name) for name in ("steps", "seeds"))
     groups = [  # (file, flows, targets, what the gap is, parameter counts, whether the targets are the defaults)
         ("compare.md", FLOWS, args.targets, "the KL divergence from the target",
-         {name: [parameter_count(make()) for make in pair] for name, pair in FLOWS.items()},
+         {name: [peers.parameter_count(make()) for make in pair] for name, pair in FLOWS.items()},
          args.targets == TARGETS),
         ("compare_conditional.md", CONDITIONAL_FLOWS, args.conditional_targets,
          "E_c KL(p(. | c) || q(. | c)) over the target's contexts (from test pairs)",
-         {f"{name} (context of width 1)": [parameter_count(make(1)) for make in pair]
+         {f"{name} (context of width 1)": [peers.parameter_count(make(1)) for make in pair]
           for name, pair in CONDITIONAL_FLOWS.items()},
          args.conditional_targets == CONDITIONAL_TARGETS),
     ]
