@@ -22,7 +22,6 @@ quadratures compute in float64 inside, the closed formulas in the input's dtype)
 Real data (the digits) is in nflesson.digits; ``nflesson.data`` gathers both.
 """
 
-import functools
 import math
 
 import numpy as np
@@ -497,7 +496,7 @@ class Registry:
     importing nflesson builds none of them; ``kind`` names them in error messages."""
 
     def __init__(self, kind, constructors):
-        self.kind, self.constructors = kind, constructors
+        self.kind, self.constructors, self.built = kind, constructors, {}
 
     def names(self):
         return list(self.constructors)
@@ -508,11 +507,9 @@ class Registry:
                             f"{type_name(name)}")
         if name not in self.constructors:
             raise ValueError(f"unknown {self.kind} {name!r}; valid names: {', '.join(self.constructors)}")
-        return self._built(name)
-
-    @functools.cache  # noqa: B019 (the registries live as long as the module)
-    def _built(self, name):
-        return self.constructors[name]()
+        if name not in self.built:
+            self.built[name] = self.constructors[name]()
+        return self.built[name]
 
 
 _REGISTRY = Registry("target", _CONSTRUCTORS)

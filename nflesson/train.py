@@ -176,8 +176,9 @@ def fit_flow_matching(flow_or_velocity, data, sigma_min=0.0, snapshot_solver=Non
 
     Returns a History like ``fit``'s (objective "flow matching"; the states are those of
     ``Flow([the ContinuousFlow])``). Drawing the snapshots is what costs, when their pictures
-    are first read: each solves the ODE with its divergence on the grid, with ``snapshot_solver`` (default ``{"method": "rk4", "steps": 4}``:
-    cheap, and only for the pictures); the flow keeps its own solver for everything else. A
+    are first read: each solves the ODE with its divergence on the grid, with ``snapshot_solver``
+    (default ``{"method": "rk4", "steps": 4}``: cheap, and only for the pictures); the flow keeps
+    its own solver for everything else. A
     conditional flow (its velocity v(x, t, c)) trains on pairs, as in ``fit``: conditional flow
     matching, with snapshots for a few fixed contexts as there. ``transform`` is applied to
     every minibatch of data, as in ``fit`` (e.g. fresh dequantization noise at every step)."""

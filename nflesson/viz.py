@@ -1141,9 +1141,6 @@ def plot_made(made, ax=None, title=None):
     masks = [m.detach().cpu() for m in made.masks()]
     sizes = [masks[0].shape[1]] + [m.shape[0] for m in masks]
     dim = made.dim
-
-    def palette(i):
-        return CATEGORICAL[i % len(CATEGORICAL)]
     in_degrees = made.degrees.cpu()
 
     def positions(n, column):
@@ -1154,7 +1151,7 @@ def plot_made(made, ax=None, title=None):
     for k, mask in enumerate(masks):
         (x0, y0), (x1, y1) = columns[k], columns[k + 1]
         for out, inp in mask.nonzero().tolist():
-            colour = palette(out % dim) if k == len(masks) - 1 else "0.6"
+            colour = class_style(out % dim)["color"] if k == len(masks) - 1 else "0.6"
             ax.plot([x0[inp], x1[out]], [y0[inp], y1[out]], color=colour, lw=0.8, alpha=0.8, zorder=1)
     # degrees: inputs from the order, hidden units from what they may see, outputs like their input
     degrees = [in_degrees]
@@ -1166,7 +1163,7 @@ def plot_made(made, ax=None, title=None):
     for k, ((xs, ys), degree) in enumerate(zip(columns, degrees)):
         last = k == len(columns) - 1
         for unit, (x, y) in enumerate(zip(xs, ys)):
-            colour = palette(unit % dim) if k in (0, len(columns) - 1) else "0.3"
+            colour = class_style(unit % dim)["color"] if k in (0, len(columns) - 1) else "0.3"
             ax.scatter([x], [y], s=120, color=colour, zorder=2, edgecolors="k", linewidths=0.5)
             if k == 0:
                 label = f"x{unit + 1}"
